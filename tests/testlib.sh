@@ -1,0 +1,25 @@
+# Shared helpers of the shell tests (sourced, not run).
+# check NAME CMD...: runs CMD; prints "ok - NAME" or "FAIL - NAME" (plus $check_detail, if
+# set, indented) and counts failures. check_done: exit 1 when any check failed.
+check_failures=0
+check_detail=""
+
+check() {
+    local name=$1
+    shift
+    if "$@"; then
+        echo "ok   - $name"
+    else
+        echo "FAIL - $name" >&2
+        [ -z "$check_detail" ] || printf '%s\n' "$check_detail" | sed 's/^/       | /' >&2
+        check_failures=$((check_failures + 1))
+    fi
+}
+
+check_done() {
+    if [ "$check_failures" -ne 0 ]; then
+        echo "$(basename "$0"): $check_failures check(s) failed" >&2
+        exit 1
+    fi
+    echo "$(basename "$0"): all checks passed"
+}
