@@ -243,12 +243,15 @@ route add local $NETLAB_V6_DELAY_NET dev lo
 EOF
     nsysctl "$p-delay" net.ipv4.icmp_echo_ignore_all=1 net.ipv6.icmp.echo_ignore_all=1
 
-    # router: forwards to far; unreachable/prohibit routes and a silent blackhole; two
+    # router: forwards to far; ICMP errors for chosen addresses; a silent blackhole; two
     # on-link addresses nobody owns, so ARP/ND fail and it reports host unreachable.
+    # IPv4 errors come from nftables reject rules rather than unreachable/prohibit routes:
+    # the kernel limits the latter (ip_error) to about one per second and source with a
+    # global, not per-namespace, setting (net.ipv4.route.error_cost), and tests need an
+    # error for every probe. IPv6 unreachable/prohibit routes have no such limit.
     ip -n "$p-router" -b - <<EOF
 route add 198.19.2.0/24 via $v4_far_link
-route add unreachable $NETLAB_V4_UNREACH_HOST
-route add prohibit $NETLAB_V4_PROHIBITED
+route add 198.19.3.0/24 via $v4_far_link
 route add $NETLAB_V4_UNREACH_ARP dev $p-rf
 route add blackhole $NETLAB_V4_BLACKHOLE_NET
 route add 2001:db8:f::/64 via $v6_far_link
@@ -257,10 +260,21 @@ route add prohibit $NETLAB_V6_PROHIBITED
 route add $NETLAB_V6_UNREACH_ND dev $p-rf
 route add blackhole $NETLAB_V6_BLACKHOLE_NET
 EOF
+    ip netns exec "$p-router" nft -f - <<EOF
+table ip netlab {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        ip daddr $NETLAB_V4_UNREACH_HOST reject with icmp type host-unreachable
+        ip daddr $NETLAB_V4_PROHIBITED reject with icmp type admin-prohibited
+        ip daddr $NETLAB_V4_UNREACH_NET reject with icmp type net-unreachable
+    }
+}
+EOF
     # Errors for every probe (no ICMP rate limit), and neighbour resolution that gives up
     # after one probe of 100 ms instead of three of one second.
     nsysctl "$p-router" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
         net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 \
+        net.ipv4.icmp_msgs_per_sec=1000000 net.ipv4.icmp_msgs_burst=1000000 \
         "net.ipv4.neigh.$p-rf.mcast_solicit=1" "net.ipv4.neigh.$p-rf.retrans_time_ms=100" \
         "net.ipv6.neigh.$p-rf.mcast_solicit=1" "net.ipv6.neigh.$p-rf.retrans_time_ms=100"
 
