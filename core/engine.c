@@ -1,0 +1,1419 @@
+/*
+ * The batch echo engine: every job of every caller, on one ICMP socket per family.
+ *
+ * Model. Callers submit jobs under a mutex and wake the engine thread through an eventfd;
+ * everything else belongs to that thread alone, which loops over four steps: take new
+ * jobs and cancel requests, expire echoes whose time is up, send what is due, and wait in
+ * epoll until the next reply, send time or timeout. (fping has the same two queues: one
+ * of pings to send, one of pings waiting for their reply.)
+ *
+ * - Jobs waiting to send sit in a min-heap keyed by their next send time (bounded by the
+ *   job's deadline). A global gap between any two sends paces a large batch so it does not
+ *   overflow its own queues and lose replies.
+ * - Each family has one random identifier and 65,536 sequence numbers; an echo in flight
+ *   owns the slot of its sequence number, which says which job and echo it belongs to and
+ *   when it was sent. Sequence numbers are handed out round-robin, so a slot is reused as
+ *   late as possible and late replies and duplicates can still be recognised by it.
+ * - Echoes waiting for a reply sit in a second min-heap keyed by their deadline; entries
+ *   carry the slot's generation, so a stale entry (the slot was answered and reused) is
+ *   skipped when it comes up.
+ * - A reply counts only if its identifier, sequence, source address and whole payload
+ *   (our nonce, the send stamp, then the data) match. Everything else is counted as
+ *   duplicate, late, corrupt or foreign, never as success.
+ *
+ * Round-trip times are kernel stamps on both sides, both CLOCK_REALTIME: the receive stamp
+ * (SO_TIMESTAMPNS) minus the software transmit stamp (SO_TIMESTAMPING with OPT_ID, read
+ * from the error queue). Where the kernel gives no transmit stamp, the stamp taken just
+ * before sendmsg() stands in; it reads 15-50 us high, the time sendmsg takes to reach the
+ * device. The slot table, heaps and buffers are allocated up front or grow geometrically:
+ * no allocation per echo.
+ */
+#include "core/icmp_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/errqueue.h>
+#include <linux/filter.h>
+#include <linux/net_tstamp.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEQ_SPACE       65536
+#define RECV_BUF_SIZE   (65536 + 512)
+#define SOCKET_BUF_SIZE (4 * 1024 * 1024)
+#define RETRY_NS        1000000 /* after EAGAIN/ENOBUFS on send, or no free sequence */
+#define ICMP_HEADER_LEN 8
+
+enum slot_state {
+    SLOT_FREE = 0,
+    SLOT_WAITING,  /* sent, no answer yet */
+    SLOT_ANSWERED, /* answered; further matching replies are duplicates */
+    SLOT_EXPIRED,  /* timed out; a matching reply now is late */
+};
+
+struct slot {
+    struct icmp_job *job; /* NULL once the job completed */
+    int64_t sent_rt;      /* CLOCK_REALTIME stamp taken before sendmsg, also in the payload */
+    int64_t tx_rt;        /* the kernel's transmit stamp, when it came; else -1 */
+    int64_t deadline_rt;  /* CLOCK_REALTIME end of the wait: replies stamped later are late */
+    uint32_t tx_key;      /* SO_TIMESTAMPING OPT_ID key of the send */
+    uint32_t echo;        /* index into job->results */
+    uint32_t gen;         /* bumped at every reuse; matches timeout heap entries */
+    uint8_t state;
+};
+
+struct timeout_entry {
+    int64_t deadline;
+    uint32_t gen;
+    uint16_t seq;
+};
+
+struct family {
+    int af;
+    int fd;
+    enum icmp_socket_mode mode;
+    uint16_t id;
+    int df; /* current IP_MTU_DISCOVER choice on an IPv4 socket: -1 unknown, 0, 1 */
+    uint32_t cursor;
+    struct slot *slots; /* SEQ_SPACE entries */
+    bool tx_stamps;     /* the kernel stamps our sends (SO_TIMESTAMPING) */
+    uint32_t tx_key;    /* OPT_ID key the kernel gives the next send */
+    uint16_t *tx_seq;   /* SEQ_SPACE entries: tx key (mod 65536) -> sequence number */
+    struct timeout_entry *timeouts;
+    size_t n_timeouts, cap_timeouts;
+};
+
+enum job_state {
+    JOB_QUEUED = 1, /* submitted, not yet taken by the engine thread */
+    JOB_SENDING,    /* in the send heap */
+    JOB_WAITING,    /* everything sent or abandoned; replies outstanding */
+    JOB_DONE,
+};
+
+struct icmp_engine {
+    struct family fam[2]; /* [0] IPv4, [1] IPv6 */
+    int epfd;
+    int evfd;
+    bool threaded;
+    pthread_t thread;
+    uint64_t nonce;
+    int64_t gap_ns;
+    int64_t next_send_ok; /* monotonic: pacing */
+
+    /* shared with submitters, under lock */
+    pthread_mutex_t lock;
+    struct icmp_job *incoming, *incoming_tail;
+    struct icmp_job **cancels;
+    size_t n_cancels, cap_cancels;
+    bool stopping;
+
+    /* engine thread only */
+    struct icmp_job **send_heap;
+    size_t n_send, cap_send;
+    struct icmp_job *active; /* every taken, unfinished job (doubly linked) */
+    uint8_t *sendbuf;
+    uint8_t *recvbuf;
+
+    struct {
+        _Atomic uint64_t jobs, sent, send_errors, duplicates, late, corrupt, foreign, in_flight;
+        _Atomic uint64_t replies[ICMP_STATUS_LIMIT];
+    } stats;
+};
+
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct family *family_of(struct icmp_engine *e, int af)
+{
+    if (af == AF_INET)
+        return &e->fam[0];
+    if (af == AF_INET6)
+        return &e->fam[1];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Heaps.
+ */
+
+static int64_t send_key(const struct icmp_job *job)
+{
+    if (job->deadline_ns != 0 && job->deadline_ns < job->priv.next_send)
+        return job->deadline_ns;
+    return job->priv.next_send;
+}
+
+static void send_heap_swap(struct icmp_engine *e, size_t a, size_t b)
+{
+    struct icmp_job *t = e->send_heap[a];
+
+    e->send_heap[a] = e->send_heap[b];
+    e->send_heap[b] = t;
+    e->send_heap[a]->priv.heap_index = (uint32_t)a;
+    e->send_heap[b]->priv.heap_index = (uint32_t)b;
+}
+
+static void send_heap_up(struct icmp_engine *e, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (send_key(e->send_heap[parent]) <= send_key(e->send_heap[i]))
+            break;
+        send_heap_swap(e, i, parent);
+        i = parent;
+    }
+}
+
+static void send_heap_down(struct icmp_engine *e, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < e->n_send && send_key(e->send_heap[l]) < send_key(e->send_heap[m]))
+            m = l;
+        if (r < e->n_send && send_key(e->send_heap[r]) < send_key(e->send_heap[m]))
+            m = r;
+        if (m == i)
+            return;
+        send_heap_swap(e, i, m);
+        i = m;
+    }
+}
+
+static int send_heap_push(struct icmp_engine *e, struct icmp_job *job)
+{
+    if (e->n_send == e->cap_send) {
+        size_t cap = e->cap_send ? 2 * e->cap_send : 256;
+        struct icmp_job **h = realloc(e->send_heap, cap * sizeof(*h));
+        if (h == NULL)
+            return -ENOMEM;
+        e->send_heap = h;
+        e->cap_send = cap;
+    }
+    job->priv.heap_index = (uint32_t)e->n_send;
+    e->send_heap[e->n_send++] = job;
+    send_heap_up(e, e->n_send - 1);
+    return 0;
+}
+
+static void send_heap_remove(struct icmp_engine *e, struct icmp_job *job)
+{
+    size_t i = job->priv.heap_index;
+
+    if (i >= e->n_send || e->send_heap[i] != job)
+        return;
+    e->n_send--;
+    if (i != e->n_send) {
+        e->send_heap[i] = e->send_heap[e->n_send];
+        e->send_heap[i]->priv.heap_index = (uint32_t)i;
+        send_heap_down(e, i);
+        send_heap_up(e, i);
+    }
+}
+
+static void timeout_swap(struct family *f, size_t a, size_t b)
+{
+    struct timeout_entry t = f->timeouts[a];
+
+    f->timeouts[a] = f->timeouts[b];
+    f->timeouts[b] = t;
+}
+
+static int timeout_push(struct family *f, int64_t deadline, uint16_t seq, uint32_t gen)
+{
+    size_t i;
+
+    if (f->n_timeouts == f->cap_timeouts) {
+        size_t cap = f->cap_timeouts ? 2 * f->cap_timeouts : 1024;
+        struct timeout_entry *t = realloc(f->timeouts, cap * sizeof(*t));
+        if (t == NULL)
+            return -ENOMEM;
+        f->timeouts = t;
+        f->cap_timeouts = cap;
+    }
+    i = f->n_timeouts++;
+    f->timeouts[i] = (struct timeout_entry){.deadline = deadline, .gen = gen, .seq = seq};
+    while (i > 0 && f->timeouts[(i - 1) / 2].deadline > f->timeouts[i].deadline) {
+        timeout_swap(f, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    return 0;
+}
+
+static void timeout_pop(struct family *f)
+{
+    size_t i = 0;
+
+    f->timeouts[0] = f->timeouts[--f->n_timeouts];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < f->n_timeouts && f->timeouts[l].deadline < f->timeouts[m].deadline)
+            m = l;
+        if (r < f->n_timeouts && f->timeouts[r].deadline < f->timeouts[m].deadline)
+            m = r;
+        if (m == i)
+            return;
+        timeout_swap(f, i, m);
+        i = m;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Job completion.
+ */
+
+static void active_unlink(struct icmp_engine *e, struct icmp_job *job)
+{
+    struct icmp_job *prev = job->priv.prev, *next = job->priv.next;
+
+    if (prev != NULL)
+        prev->priv.next = next;
+    else if (e->active == job)
+        e->active = next;
+    if (next != NULL)
+        next->priv.prev = prev;
+    job->priv.prev = job->priv.next = NULL;
+}
+
+/* Runs the callback: the job must have nothing in flight and be out of the send heap. */
+static void complete(struct icmp_engine *e, struct icmp_job *job)
+{
+    for (uint32_t i = 0; i < job->count; i++) {
+        const struct icmp_echo_result *r = &job->results[i];
+        struct family *f = family_of(e, job->dst.family);
+        if (r->sent && f != NULL && f->slots != NULL && f->slots[r->seq].job == job)
+            f->slots[r->seq].job = NULL; /* later replies are counted engine-wide only */
+        if (r->sent || r->send_errno != 0)
+            atomic_fetch_add(&e->stats.replies[r->status], 1);
+    }
+    active_unlink(e, job);
+    job->priv.state = JOB_DONE;
+    job->on_done(job, job->arg);
+}
+
+static void maybe_complete(struct icmp_engine *e, struct icmp_job *job)
+{
+    if (job->priv.state == JOB_WAITING && job->priv.outstanding == 0)
+        complete(e, job);
+}
+
+/* Stops sending for a job: the echoes not sent yet stay unsent (sent = false). */
+static void stop_sending(struct icmp_engine *e, struct icmp_job *job)
+{
+    if (job->priv.state == JOB_SENDING)
+        send_heap_remove(e, job);
+    job->priv.state = JOB_WAITING;
+}
+
+/* Settles an in-flight echo as timed out (its result already says TIMED_OUT). */
+static void expire_slot(struct icmp_engine *e, struct slot *s)
+{
+    s->state = SLOT_EXPIRED;
+    atomic_fetch_sub(&e->stats.in_flight, 1);
+    if (s->job != NULL) {
+        s->job->priv.outstanding--;
+        maybe_complete(e, s->job);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Sockets.
+ */
+
+/* BPF for raw IPv4 sockets: echo replies with our identifier, and ICMP errors. */
+static int attach_filter_v4(int fd, uint16_t id)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),        /* X = IP header length */
+        BPF_STMT(BPF_LD | BPF_B | BPF_IND, 0),         /* A = ICMP type */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2),  /* echo reply? */
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4),         /* A = identifier */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, id, 5, 4), /* ours: accept, else drop */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 3, 4, 0),  /* destination unreachable */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 11, 3, 0), /* time exceeded */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 12, 2, 0), /* parameter problem */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 4, 1, 0),  /* source quench */
+        BPF_STMT(BPF_RET | BPF_K, 0),                  /* drop */
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),             /* accept */
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+        return -errno;
+    return 0;
+}
+
+/* BPF for raw IPv6 sockets (data starts at the ICMPv6 header): likewise. */
+static int attach_filter_v6(int fd, uint16_t id)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),          /* A = ICMPv6 type */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 129, 0, 2), /* echo reply? */
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 4),          /* A = identifier */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, id, 3, 2),  /* ours: accept, else drop */
+        BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 4, 1, 0),   /* above 4: not an error */
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 1, 1, 0),   /* errors are types 1..4 */
+        BPF_STMT(BPF_RET | BPF_K, 0),                   /* drop */
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),              /* accept */
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+    struct icmp6_filter filter;
+
+    ICMP6_FILTER_SETBLOCKALL(&filter);
+    ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
+    ICMP6_FILTER_SETPASS(ICMP6_DST_UNREACH, &filter);
+    ICMP6_FILTER_SETPASS(ICMP6_PACKET_TOO_BIG, &filter);
+    ICMP6_FILTER_SETPASS(ICMP6_TIME_EXCEEDED, &filter);
+    ICMP6_FILTER_SETPASS(ICMP6_PARAM_PROB, &filter);
+    if (setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter)) < 0)
+        return -errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * Software transmit stamps on the error queue, each tagged with a per-socket key that
+ * counts sends from 0 (OPT_ID) and carrying no copy of the packet (OPT_TSONLY). Setting
+ * the option anew after switching it off restarts the count (see resync_tx_keys).
+ */
+static int enable_tx_stamps(int fd)
+{
+    int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
+                SOF_TIMESTAMPING_OPT_TSONLY;
+
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * A failed sendmsg may or may not have used up a key, so after one our count and the
+ * kernel's could differ: restart both at 0. Stamps still queued from before carry old keys;
+ * the sanity check in take_tx_stamp keeps a mismatched one from being used.
+ */
+static void resync_tx_keys(struct family *f)
+{
+    int off = 0;
+
+    if (!f->tx_stamps)
+        return;
+    setsockopt(f->fd, SOL_SOCKET, SO_TIMESTAMPING, &off, sizeof(off));
+    f->tx_stamps = enable_tx_stamps(f->fd) == 0;
+    f->tx_key = 0;
+}
+
+static uint16_t random_u16(void)
+{
+    uint16_t v = 0;
+
+    while (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v) || v == 0)
+        ;
+    return v;
+}
+
+/*
+ * Opens the socket of one family in the wanted mode (NONE: ping socket, else raw).
+ * Ping sockets fail with EACCES when our group is outside net.ipv4.ping_group_range
+ * (which also governs IPv6; root is not in the default "1 0"), and with
+ * EPROTONOSUPPORT/EAFNOSUPPORT on kernels without them; raw sockets fail with EPERM
+ * without CAP_NET_RAW.
+ */
+static int open_family(struct family *f, enum icmp_socket_mode want)
+{
+    int proto = f->af == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+    int on = 1, size = SOCKET_BUF_SIZE, fd = -1, rc;
+
+    if (want != ICMP_MODE_RAW) {
+        fd = socket(f->af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+        if (fd >= 0) {
+            f->mode = ICMP_MODE_DGRAM;
+        } else if (want == ICMP_MODE_DGRAM) {
+            return -errno;
+        }
+    }
+    if (fd < 0) {
+        fd = socket(f->af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+        if (fd < 0)
+            return -errno;
+        f->mode = ICMP_MODE_RAW;
+    }
+    f->fd = fd;
+
+    if (f->mode == ICMP_MODE_DGRAM) {
+        /* The kernel puts the socket's "port" in the identifier field: bind a random one. */
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        for (int attempt = 0;; attempt++) {
+            memset(&ss, 0, sizeof(ss));
+            ss.ss_family = (sa_family_t)f->af;
+            uint16_t port = attempt < 8 ? random_u16() : 0;
+            if (f->af == AF_INET)
+                ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+            else
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+            if (bind(fd, (struct sockaddr *)&ss,
+                     f->af == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) ==
+                0)
+                break;
+            if (errno != EADDRINUSE || attempt >= 8)
+                return -errno;
+        }
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+            return -errno;
+        f->id = ntohs(f->af == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        /* ICMP errors arrive on the error queue. */
+        if (f->af == AF_INET)
+            rc = setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+        else
+            rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+        if (rc < 0)
+            return -errno;
+    } else {
+        f->id = random_u16();
+        rc = f->af == AF_INET ? attach_filter_v4(fd, f->id) : attach_filter_v6(fd, f->id);
+        if (rc < 0)
+            return rc;
+    }
+
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0)
+        return -errno;
+    f->tx_stamps = enable_tx_stamps(fd) == 0;
+    if (f->af == AF_INET)
+        rc = setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &on, sizeof(on));
+    else
+        rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &on, sizeof(on));
+    if (rc < 0)
+        return -errno;
+    /* Room for a burst of replies: FORCE works with CAP_NET_ADMIN, else the sysctl cap. */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    f->df = -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Sending.
+ */
+
+static void to_sockaddr(const struct icmp_addr *a, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        memcpy(&sin->sin_addr, a->bytes, 4);
+        *len = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        memcpy(&sin6->sin6_addr, a->bytes, 16);
+        sin6->sin6_scope_id = a->scope_id;
+        *len = sizeof(*sin6);
+    }
+}
+
+static void from_sockaddr(const struct sockaddr_storage *ss, struct icmp_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (ss->ss_family == AF_INET) {
+        a->family = AF_INET;
+        memcpy(a->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        a->family = AF_INET6;
+        memcpy(a->bytes, &sin6->sin6_addr, 16);
+        a->scope_id = sin6->sin6_scope_id;
+    }
+}
+
+/* Picks a free sequence number (round-robin), or returns -1 when all are in flight. */
+static int alloc_seq(struct family *f)
+{
+    for (uint32_t n = 0; n < SEQ_SPACE; n++) {
+        uint16_t seq = (uint16_t)(f->cursor++ & 0xffff);
+        if (f->slots[seq].state != SLOT_WAITING)
+            return seq;
+    }
+    return -1;
+}
+
+/* A local send error as a status: what Windows reports for the same conditions. */
+static enum icmp_status status_from_errno(int err)
+{
+    switch (err) {
+    case ENETUNREACH:
+    case ENETDOWN:
+        return ICMP_STATUS_DEST_NET_UNREACHABLE;
+    case EHOSTUNREACH:
+    case EHOSTDOWN:
+        return ICMP_STATUS_DEST_HOST_UNREACHABLE;
+    case EMSGSIZE:
+        return ICMP_STATUS_PACKET_TOO_BIG;
+    case EACCES:
+    case EPERM:
+        return ICMP_STATUS_DEST_PROT_UNREACHABLE;
+    case EADDRNOTAVAIL:
+    case EINVAL:
+        return ICMP_STATUS_BAD_REQ;
+    default:
+        return ICMP_STATUS_GENERAL_FAILURE;
+    }
+}
+
+/* Sets don't-fragment on an IPv4 socket (IPv6 takes it per packet). */
+static void set_df_v4(struct family *f, bool df)
+{
+    int want = df ? 1 : 0;
+    int val = df ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT;
+
+    if (f->df == want)
+        return;
+    if (setsockopt(f->fd, IPPROTO_IP, IP_MTU_DISCOVER, &val, sizeof(val)) == 0)
+        f->df = want;
+}
+
+/* Appends one control message at offset `at` of buf; returns the new length. */
+static size_t add_cmsg(char *buf, size_t at, int level, int type, const void *data, size_t len)
+{
+    struct cmsghdr *cm = (struct cmsghdr *)(void *)(buf + at);
+
+    cm->cmsg_level = level;
+    cm->cmsg_type = type;
+    cm->cmsg_len = CMSG_LEN(len);
+    memcpy(CMSG_DATA(cm), data, len);
+    return at + CMSG_SPACE(len);
+}
+
+/*
+ * Sends echo job->priv.next_echo. Returns 0 when it went out or failed for good (the
+ * result says so), -EAGAIN when it should be tried again a little later.
+ */
+static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
+{
+    struct family *f = family_of(e, job->dst.family);
+    uint32_t echo = job->priv.next_echo;
+    struct icmp_echo_result *r = &job->results[echo];
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + 3 * CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct sockaddr_storage to;
+    struct iovec iov;
+    struct msghdr msg = {0};
+    size_t clen = 0, len = ICMP_HEADER_LEN + job->payload_size;
+    uint8_t *p = e->sendbuf;
+    int seq, ttl = job->ttl, tos = job->tos;
+    struct slot *s;
+    int64_t stamp;
+
+    seq = alloc_seq(f);
+    if (seq < 0)
+        return -EAGAIN;
+    s = &f->slots[seq];
+
+    /* Per-packet options as ancillary data: one shared socket serves every job. */
+    memset(&control, 0, sizeof(control));
+    if (f->af == AF_INET) {
+        set_df_v4(f, job->dont_fragment);
+        if (ttl != 0)
+            clen = add_cmsg(control.buf, clen, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+        if (tos != 0)
+            clen = add_cmsg(control.buf, clen, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+        if (job->src.family == AF_INET) {
+            struct in_pktinfo pi = {0};
+            memcpy(&pi.ipi_spec_dst, job->src.bytes, 4);
+            clen = add_cmsg(control.buf, clen, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+        }
+    } else {
+        int df = job->dont_fragment ? 1 : 0;
+        clen = add_cmsg(control.buf, clen, IPPROTO_IPV6, IPV6_DONTFRAG, &df, sizeof(df));
+        if (ttl != 0)
+            clen = add_cmsg(control.buf, clen, IPPROTO_IPV6, IPV6_HOPLIMIT, &ttl, sizeof(ttl));
+        if (tos != 0)
+            clen = add_cmsg(control.buf, clen, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
+        if (job->src.family == AF_INET6) {
+            struct in6_pktinfo pi = {0};
+            memcpy(&pi.ipi6_addr, job->src.bytes, 16);
+            pi.ipi6_ifindex = job->src.scope_id;
+            clen = add_cmsg(control.buf, clen, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+        }
+    }
+    msg.msg_control = control.buf;
+    msg.msg_controllen = clen;
+    if (clen == 0)
+        msg.msg_control = NULL;
+
+    to_sockaddr(&job->dst, &to, &msg.msg_namelen);
+    msg.msg_name = &to;
+    iov.iov_base = p;
+    iov.iov_len = len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+
+    /* ICMP header: type, code, checksum, identifier, sequence. */
+    p[0] = f->af == AF_INET ? 8 : 128;
+    p[1] = 0;
+    p[2] = p[3] = 0;
+    p[4] = (uint8_t)(f->id >> 8);
+    p[5] = (uint8_t)f->id;
+    p[6] = (uint8_t)(seq >> 8);
+    p[7] = (uint8_t)seq;
+    stamp = realtime_ns();
+    icmp__payload_fill(p + ICMP_HEADER_LEN, job->payload_size, e->nonce, stamp, (uint16_t)seq,
+                       job->data);
+    if (f->af == AF_INET && f->mode == ICMP_MODE_RAW) {
+        /* The kernel checksums ICMPv6 and ping sockets; raw IPv4 is ours to do. */
+        uint16_t ck = icmp__checksum(p, len);
+        p[2] = (uint8_t)(ck >> 8);
+        p[3] = (uint8_t)ck;
+    }
+
+    if (sendmsg(f->fd, &msg, 0) < 0) {
+        int err = errno;
+        if (err == EAGAIN || err == ENOBUFS || err == EINTR)
+            return -EAGAIN;
+        /*
+         * An ICMP error for an earlier echo leaves its errno pending on the socket
+         * (sk_err), and the next send returns that instead of sending. The failed call
+         * consumed it: a second attempt tells a pending error from a real local one.
+         */
+        if (sendmsg(f->fd, &msg, 0) >= 0)
+            goto sent;
+        err = errno;
+        if (err == EAGAIN || err == ENOBUFS || err == EINTR)
+            return -EAGAIN;
+        r->status = status_from_errno(err);
+        r->send_errno = err;
+        atomic_fetch_add(&e->stats.send_errors, 1);
+        resync_tx_keys(f);
+        return 0;
+    }
+sent:
+    s->job = job;
+    s->echo = echo;
+    s->sent_rt = stamp;
+    s->tx_rt = -1;
+    s->tx_key = f->tx_key;
+    f->tx_seq[f->tx_key & 0xffff] = (uint16_t)seq;
+    f->tx_key++;
+    s->gen++;
+    s->state = SLOT_WAITING;
+    r->sent = true;
+    r->sent_ns = stamp;
+    r->seq = (uint16_t)seq;
+    job->sent++;
+    job->priv.outstanding++;
+    atomic_fetch_add(&e->stats.sent, 1);
+    atomic_fetch_add(&e->stats.in_flight, 1);
+    {
+        int64_t deadline = now + job->timeout_ns;
+        if (job->deadline_ns != 0 && job->deadline_ns < deadline)
+            deadline = job->deadline_ns;
+        s->deadline_rt = stamp + (deadline - now);
+        if (timeout_push(f, deadline, (uint16_t)seq, s->gen) < 0) {
+            /* Out of memory for the timeout: settle it now rather than wait forever. */
+            expire_slot(e, s);
+        }
+    }
+    return 0;
+}
+
+/* Sends whatever is due, within the pacing gap. Returns the next time to come back. */
+static int64_t send_due(struct icmp_engine *e)
+{
+    for (;;) {
+        int64_t now = icmp_now_ns();
+        struct icmp_job *job;
+
+        if (e->n_send == 0)
+            return INT64_MAX;
+        job = e->send_heap[0];
+        if (send_key(job) > now)
+            return send_key(job);
+        if (job->deadline_ns != 0 && now >= job->deadline_ns) {
+            stop_sending(e, job); /* the rest would start after the deadline */
+            maybe_complete(e, job);
+            continue;
+        }
+        if (e->next_send_ok > now)
+            return e->next_send_ok;
+        if (send_echo(e, job, now) == -EAGAIN) {
+            e->next_send_ok = now + RETRY_NS;
+            return e->next_send_ok;
+        }
+        e->next_send_ok = now + e->gap_ns;
+        if (++job->priv.next_echo >= job->count) {
+            stop_sending(e, job);
+            maybe_complete(e, job);
+        } else {
+            job->priv.next_send += job->interval_ns;
+            send_heap_down(e, job->priv.heap_index);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Receiving.
+ */
+
+/* Handles one parsed message: matches it to an echo of ours and settles or counts it. */
+static void handle_packet(struct icmp_engine *e, struct family *f, const struct icmp__packet *pkt,
+                          int64_t rx_rt, int ttl)
+{
+    struct slot *s = &f->slots[pkt->seq];
+    struct icmp_job *job = s->job;
+    struct icmp_echo_result *r;
+    const struct icmp_addr *target;
+    size_t sent_len;
+    bool ok;
+
+    if (pkt->id != f->id || s->state == SLOT_FREE) {
+        atomic_fetch_add(&e->stats.foreign, 1);
+        return;
+    }
+    /* Our nonce and this slot's send stamp must be in the payload, or it is not ours. */
+    if (!icmp__payload_check(
+            pkt->payload, pkt->payload_len < ICMP_PAYLOAD_MIN ? pkt->payload_len : ICMP_PAYLOAD_MIN,
+            ICMP_PAYLOAD_MIN, e->nonce, s->sent_rt, pkt->seq, NULL, true)) {
+        atomic_fetch_add(&e->stats.foreign, 1);
+        return;
+    }
+    if (job == NULL) {
+        /* The job completed: only the engine's counters learn of it. */
+        if (s->state == SLOT_EXPIRED) {
+            atomic_fetch_add(&e->stats.late, 1);
+            s->state = SLOT_ANSWERED;
+        } else {
+            atomic_fetch_add(&e->stats.duplicates, 1);
+        }
+        return;
+    }
+    r = &job->results[s->echo];
+    target = &job->dst;
+    sent_len = job->payload_size;
+    if (pkt->is_error) {
+        ok = icmp_addr_equal(&pkt->quoted_dst, target) &&
+             icmp__payload_check(pkt->payload, pkt->payload_len, sent_len, e->nonce, s->sent_rt,
+                                 pkt->seq, job->data, true);
+    } else {
+        ok = icmp_addr_equal(&pkt->from, target) &&
+             icmp__payload_check(pkt->payload, pkt->payload_len, sent_len, e->nonce, s->sent_rt,
+                                 pkt->seq, job->data, false);
+    }
+    if (!ok) {
+        job->corrupt++;
+        atomic_fetch_add(&e->stats.corrupt, 1);
+        return;
+    }
+    if (s->state == SLOT_WAITING && rx_rt > s->deadline_rt) {
+        /* Stamped after its deadline, read before its expiry ran: late, not a success. */
+        job->late++;
+        atomic_fetch_add(&e->stats.late, 1);
+        s->state = SLOT_ANSWERED;
+        atomic_fetch_sub(&e->stats.in_flight, 1);
+        job->priv.outstanding--;
+        maybe_complete(e, job);
+        return;
+    }
+    switch (s->state) {
+    case SLOT_WAITING:
+        r->status = pkt->status;
+        r->from = pkt->from;
+        r->rtt_ns = rx_rt - (s->tx_rt >= 0 ? s->tx_rt : s->sent_rt);
+        r->ttl = (uint8_t)(ttl > 0 ? ttl : pkt->ttl);
+        if (pkt->is_error)
+            job->errors++;
+        else
+            job->received++;
+        s->state = SLOT_ANSWERED;
+        atomic_fetch_sub(&e->stats.in_flight, 1);
+        job->priv.outstanding--;
+        maybe_complete(e, job);
+        break;
+    case SLOT_ANSWERED:
+        r->duplicates++;
+        job->duplicates++;
+        atomic_fetch_add(&e->stats.duplicates, 1);
+        break;
+    case SLOT_EXPIRED:
+        job->late++;
+        atomic_fetch_add(&e->stats.late, 1);
+        s->state = SLOT_ANSWERED;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Reads one message (normal or error queue). Returns bytes, or -errno (-EAGAIN: empty). */
+static ssize_t receive(struct icmp_engine *e, struct family *f, int flags,
+                       struct sockaddr_storage *from, int64_t *rx_rt, int *ttl,
+                       struct sock_extended_err *ee, struct sockaddr_storage *offender,
+                       int64_t *tx_rt)
+{
+    union {
+        char buf[1024];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = e->recvbuf, .iov_len = RECV_BUF_SIZE};
+    struct msghdr msg = {
+        .msg_name = from,
+        .msg_namelen = sizeof(*from),
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control.buf,
+        .msg_controllen = sizeof(control.buf),
+    };
+    ssize_t n = recvmsg(f->fd, &msg, flags | MSG_DONTWAIT);
+
+    if (n < 0)
+        return -errno;
+    *rx_rt = -1;
+    *tx_rt = -1;
+    *ttl = 0;
+    ee->ee_origin = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS &&
+            cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+            *rx_rt = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING &&
+                   cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec ts; /* ts[0] of struct scm_timestamping: the software stamp */
+            memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+            if (ts.tv_sec != 0 || ts.tv_nsec != 0)
+                *tx_rt = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        } else if (((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_TTL) ||
+                    (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT)) &&
+                   cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            memcpy(ttl, CMSG_DATA(cm), sizeof(int));
+        } else if (((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
+                    (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)) &&
+                   cm->cmsg_len >= CMSG_LEN(sizeof(*ee))) {
+            const struct sock_extended_err *src = (const void *)CMSG_DATA(cm);
+            size_t room = cm->cmsg_len - CMSG_LEN(0) - sizeof(*ee);
+            memcpy(ee, src, sizeof(*ee));
+            memset(offender, 0, sizeof(*offender));
+            /* The offender's sockaddr follows the structure (SO_EE_OFFENDER). */
+            if (room > 0)
+                memcpy(offender, src + 1, room < sizeof(*offender) ? room : sizeof(*offender));
+        }
+    }
+    if (*rx_rt < 0)
+        *rx_rt = realtime_ns();
+    return n;
+}
+
+/* A transmit stamp for the send with OPT_ID key `key`: keep it if it plausibly is that one's. */
+static void take_tx_stamp(struct family *f, uint32_t key, int64_t stamp)
+{
+    struct slot *s = &f->slots[f->tx_seq[key & 0xffff]];
+
+    if (s->state != SLOT_FREE && s->tx_key == key && s->tx_rt < 0 && stamp >= s->sent_rt &&
+        stamp - s->sent_rt < 1000000000)
+        s->tx_rt = stamp;
+}
+
+/*
+ * The error queue: transmit stamps (both modes) and, on ping sockets, ICMP errors. Read
+ * before the normal queue, so a reply finds its request's transmit stamp already taken.
+ */
+static void drain_errqueue(struct icmp_engine *e, struct family *f)
+{
+    struct sockaddr_storage from, offender;
+    struct sock_extended_err ee;
+    struct icmp__packet pkt;
+    struct icmp_addr src, off;
+    int64_t rx_rt, tx_rt;
+    int ttl;
+    bool icmp_error = false;
+
+    for (;;) {
+        ssize_t n = receive(e, f, MSG_ERRQUEUE, &from, &rx_rt, &ttl, &ee, &offender, &tx_rt);
+        if (n < 0)
+            break;
+        if (ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
+            take_tx_stamp(f, ee.ee_data, tx_rt >= 0 ? tx_rt : rx_rt);
+            continue;
+        }
+        if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6)
+            continue; /* a local error (e.g. EMSGSIZE): the send already reported it */
+        icmp_error = true;
+        from_sockaddr(&from, &src);
+        from_sockaddr(&offender, &off);
+        if (icmp__parse_errqueue(f->af, ee.ee_type, ee.ee_code, &src, &off, e->recvbuf, (size_t)n,
+                                 &pkt) == 0) {
+            /* The kernel rewrote our identifier on the way out; the quote shows its own. */
+            pkt.id = f->id;
+            handle_packet(e, f, &pkt, rx_rt, 0);
+        } else {
+            atomic_fetch_add(&e->stats.foreign, 1);
+        }
+    }
+    if (icmp_error) {
+        /* Clear the errno the errors left pending on the socket (see send_echo). */
+        int pending;
+        socklen_t plen = sizeof(pending);
+        getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &pending, &plen);
+    }
+}
+
+static void drain(struct icmp_engine *e, struct family *f)
+{
+    struct sockaddr_storage from, offender;
+    struct sock_extended_err ee;
+    struct icmp__packet pkt;
+    struct icmp_addr src;
+    int64_t rx_rt, tx_rt;
+    int ttl;
+
+    if (f->mode == ICMP_MODE_DGRAM || f->tx_stamps)
+        drain_errqueue(e, f);
+    for (;;) {
+        ssize_t n = receive(e, f, 0, &from, &rx_rt, &ttl, &ee, &offender, &tx_rt);
+        int rc;
+        if (n < 0)
+            break;
+        from_sockaddr(&from, &src);
+        if (f->mode == ICMP_MODE_DGRAM)
+            rc = icmp__parse_dgram(f->af, e->recvbuf, (size_t)n, &src, &pkt);
+        else if (f->af == AF_INET)
+            rc = icmp__parse_v4_raw(e->recvbuf, (size_t)n, &pkt);
+        else
+            rc = icmp__parse_v6_raw(e->recvbuf, (size_t)n, &src, &pkt);
+        if (rc == 0)
+            handle_packet(e, f, &pkt, rx_rt, ttl);
+        else
+            atomic_fetch_add(&e->stats.foreign, 1);
+    }
+}
+
+/* Settles echoes whose time is up. Returns the next deadline. */
+static int64_t expire_due(struct icmp_engine *e, struct family *f)
+{
+    int64_t now = icmp_now_ns();
+
+    /* Replies already queued may be on time: read them before declaring anything lost. */
+    if (f->n_timeouts > 0 && f->timeouts[0].deadline <= now)
+        drain(e, f);
+
+    while (f->n_timeouts > 0) {
+        struct timeout_entry t = f->timeouts[0];
+        struct slot *s;
+        if (t.deadline > now)
+            return t.deadline;
+        timeout_pop(f);
+        s = &f->slots[t.seq];
+        if (s->gen != t.gen)
+            continue; /* the slot has been reused since */
+        if (s->state == SLOT_WAITING)
+            expire_slot(e, s);
+    }
+    return INT64_MAX;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Submissions and cancellation (engine thread side).
+ */
+
+static void take_job(struct icmp_engine *e, struct icmp_job *job)
+{
+    struct family *f = family_of(e, job->dst.family);
+
+    atomic_fetch_add(&e->stats.jobs, 1);
+    job->priv.prev = NULL;
+    job->priv.next = e->active;
+    if (e->active != NULL)
+        e->active->priv.prev = job;
+    e->active = job;
+    if (f == NULL || f->fd < 0) {
+        job->error = -EAFNOSUPPORT;
+        job->priv.state = JOB_WAITING;
+        complete(e, job);
+        return;
+    }
+    job->priv.state = JOB_SENDING;
+    job->priv.next_send = icmp_now_ns();
+    if (send_heap_push(e, job) < 0) {
+        job->error = -ENOMEM;
+        job->priv.state = JOB_WAITING;
+        complete(e, job);
+    }
+}
+
+/*
+ * Cancels a job the engine thread holds: unsent echoes are abandoned, in-flight ones
+ * settle as timed out. The job is completed once, at the end (its callback may free it).
+ */
+static void cancel_job(struct icmp_engine *e, struct icmp_job *job)
+{
+    struct family *f = family_of(e, job->dst.family);
+
+    if (job->priv.state != JOB_SENDING && job->priv.state != JOB_WAITING)
+        return;
+    job->cancelled = true;
+    stop_sending(e, job);
+    for (uint32_t i = 0; f != NULL && f->slots != NULL && i < job->count; i++) {
+        const struct icmp_echo_result *r = &job->results[i];
+        struct slot *s = &f->slots[r->seq];
+        if (r->sent && s->job == job && s->state == SLOT_WAITING) {
+            s->state = SLOT_EXPIRED;
+            atomic_fetch_sub(&e->stats.in_flight, 1);
+            job->priv.outstanding--;
+        }
+    }
+    job->priv.outstanding = 0; /* nothing of it is in flight any more */
+    maybe_complete(e, job);
+}
+
+static void take_requests(struct icmp_engine *e)
+{
+    struct icmp_job *list, **cancels;
+    size_t n_cancels;
+    uint64_t value;
+
+    if (read(e->evfd, &value, sizeof(value)) < 0) {
+        /* EAGAIN: nothing was signalled; the queues are checked anyway. */
+    }
+    pthread_mutex_lock(&e->lock);
+    list = e->incoming;
+    e->incoming = e->incoming_tail = NULL;
+    cancels = e->cancels;
+    n_cancels = e->n_cancels;
+    e->cancels = NULL;
+    e->n_cancels = e->cap_cancels = 0;
+    pthread_mutex_unlock(&e->lock);
+
+    while (list != NULL) {
+        struct icmp_job *next = list->priv.next;
+        take_job(e, list);
+        list = next;
+    }
+    for (size_t i = 0; i < n_cancels; i++)
+        cancel_job(e, cancels[i]);
+    free(cancels);
+}
+
+/*
+ * One round of the loop: take requests, settle what is due, send what is due, then wait
+ * for the next event. `done` (the synchronous API) skips the wait once it is set.
+ */
+static void run_once(struct icmp_engine *e, const bool *done)
+{
+    struct epoll_event ev[4];
+    int64_t next = INT64_MAX, t;
+    struct timespec ts;
+    int n;
+
+    take_requests(e);
+    for (int i = 0; i < 2; i++) {
+        if (e->fam[i].fd < 0)
+            continue;
+        t = expire_due(e, &e->fam[i]);
+        if (t < next)
+            next = t;
+    }
+    t = send_due(e);
+    if (t < next)
+        next = t;
+    /* Echoes just sent have deadlines of their own. */
+    for (int i = 0; i < 2; i++) {
+        const struct family *f = &e->fam[i];
+        if (f->n_timeouts > 0 && f->timeouts[0].deadline < next)
+            next = f->timeouts[0].deadline;
+    }
+
+    if (done != NULL && *done)
+        return;
+    t = next - icmp_now_ns();
+    if (t < 0)
+        t = 0;
+    ts.tv_sec = t / 1000000000;
+    ts.tv_nsec = t % 1000000000;
+    n = epoll_pwait2(e->epfd, ev, 4, next == INT64_MAX ? NULL : &ts, NULL);
+    for (int i = 0; i < n; i++) {
+        if (ev[i].data.u32 < 2)
+            drain(e, &e->fam[ev[i].data.u32]);
+    }
+}
+
+static void *engine_thread(void *arg)
+{
+    struct icmp_engine *e = arg;
+    bool stop = false;
+
+    /* Wake-ups on time for pacing and timeouts: the default 50 us slack is too coarse. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    while (!stop) {
+        run_once(e, NULL);
+        pthread_mutex_lock(&e->lock);
+        stop = e->stopping;
+        pthread_mutex_unlock(&e->lock);
+    }
+    return NULL;
+}
+
+void icmp__engine_run_until(struct icmp_engine *e, const bool *done)
+{
+    while (!*done)
+        run_once(e, done);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Public API.
+ */
+
+int icmp_engine_open(struct icmp_engine **out, const struct icmp_engine_options *options)
+{
+    struct icmp_engine_options defaults = {.min_send_gap_ns = ICMP_DEFAULT_SEND_GAP_NS};
+    const struct icmp_engine_options *o = options != NULL ? options : &defaults;
+    struct icmp_engine *e;
+    int rc = -ENOMEM, opened = 0, first_error = 0;
+    bool lock_ready = false;
+
+    if (out == NULL || o->min_send_gap_ns < 0)
+        return -EINVAL;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return -ENOMEM;
+    e->epfd = e->evfd = -1;
+    e->fam[0].af = AF_INET;
+    e->fam[1].af = AF_INET6;
+    e->fam[0].fd = e->fam[1].fd = -1;
+    e->gap_ns = o->min_send_gap_ns;
+    if (pthread_mutex_init(&e->lock, NULL) != 0)
+        goto fail;
+    lock_ready = true;
+    e->sendbuf = malloc(ICMP_HEADER_LEN + ICMP_PAYLOAD_MAX);
+    e->recvbuf = malloc(RECV_BUF_SIZE);
+    if (e->sendbuf == NULL || e->recvbuf == NULL)
+        goto fail;
+    while (getrandom(&e->nonce, sizeof(e->nonce), 0) != (ssize_t)sizeof(e->nonce))
+        ;
+
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->epfd < 0 || e->evfd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 2};
+        if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) < 0) {
+            rc = -errno;
+            goto fail;
+        }
+    }
+    for (uint32_t i = 0; i < 2; i++) {
+        struct family *f = &e->fam[i];
+        enum icmp_socket_mode want = i == 0 ? o->mode4 : o->mode6;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+        if (o->families != 0 && o->families != f->af)
+            continue;
+        rc = open_family(f, want);
+        if (rc < 0) {
+            if (f->fd >= 0)
+                close(f->fd);
+            f->fd = -1;
+            f->mode = ICMP_MODE_NONE;
+            if (first_error == 0)
+                first_error = rc;
+            continue;
+        }
+        f->slots = calloc(SEQ_SPACE, sizeof(*f->slots));
+        f->tx_seq = calloc(SEQ_SPACE, sizeof(*f->tx_seq));
+        if (f->slots == NULL || f->tx_seq == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        f->cursor = random_u16();
+        if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, f->fd, &ev) < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        opened++;
+    }
+    if (opened == 0) {
+        /* Report "no permission" plainly whichever of the fallbacks failed last. */
+        rc = first_error == -EPERM || first_error == -EACCES ? -EACCES : first_error;
+        goto fail;
+    }
+    if (!o->no_thread) {
+        rc = -pthread_create(&e->thread, NULL, engine_thread, e);
+        if (rc < 0)
+            goto fail;
+        e->threaded = true;
+    }
+    *out = e;
+    return 0;
+
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (e->fam[i].fd >= 0)
+            close(e->fam[i].fd);
+        free(e->fam[i].slots);
+        free(e->fam[i].tx_seq);
+    }
+    if (e->epfd >= 0)
+        close(e->epfd);
+    if (e->evfd >= 0)
+        close(e->evfd);
+    if (lock_ready)
+        pthread_mutex_destroy(&e->lock);
+    free(e->sendbuf);
+    free(e->recvbuf);
+    free(e);
+    return rc;
+}
+
+static void wake(struct icmp_engine *e)
+{
+    uint64_t one = 1;
+
+    if (write(e->evfd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is already non-zero, the engine will wake. */
+    }
+}
+
+void icmp_engine_close(struct icmp_engine *e)
+{
+    if (e == NULL)
+        return;
+    if (e->threaded) {
+        pthread_mutex_lock(&e->lock);
+        e->stopping = true;
+        pthread_mutex_unlock(&e->lock);
+        wake(e);
+        pthread_join(e->thread, NULL);
+    }
+    /* Jobs still queued or running complete as cancelled. */
+    take_requests(e);
+    while (e->active != NULL)
+        cancel_job(e, e->active);
+    for (int i = 0; i < 2; i++) {
+        if (e->fam[i].fd >= 0)
+            close(e->fam[i].fd);
+        free(e->fam[i].slots);
+        free(e->fam[i].tx_seq);
+        free(e->fam[i].timeouts);
+    }
+    close(e->epfd);
+    close(e->evfd);
+    pthread_mutex_destroy(&e->lock);
+    free(e->cancels);
+    free(e->send_heap);
+    free(e->sendbuf);
+    free(e->recvbuf);
+    free(e);
+}
+
+enum icmp_socket_mode icmp_engine_mode(const struct icmp_engine *engine, int family)
+{
+    if (engine == NULL)
+        return ICMP_MODE_NONE;
+    if (family == AF_INET)
+        return engine->fam[0].mode;
+    if (family == AF_INET6)
+        return engine->fam[1].mode;
+    return ICMP_MODE_NONE;
+}
+
+static bool job_valid(const struct icmp_job *j)
+{
+    return j != NULL && (j->dst.family == AF_INET || j->dst.family == AF_INET6) &&
+           (j->src.family == 0 || j->src.family == j->dst.family) && j->count >= 1 &&
+           j->interval_ns >= 0 && j->timeout_ns > 0 && j->deadline_ns >= 0 &&
+           j->payload_size >= ICMP_PAYLOAD_MIN && j->payload_size <= ICMP_PAYLOAD_MAX &&
+           j->results != NULL && j->on_done != NULL;
+}
+
+int icmp_engine_submit(struct icmp_engine *e, struct icmp_job *const *jobs, size_t n)
+{
+    if (e == NULL || (jobs == NULL && n > 0))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!job_valid(jobs[i]))
+            return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct icmp_job *j = jobs[i];
+        j->error = 0;
+        j->cancelled = false;
+        j->sent = j->received = j->errors = j->duplicates = j->late = j->corrupt = 0;
+        memset(&j->priv, 0, sizeof(j->priv));
+        j->priv.state = JOB_QUEUED;
+        for (uint32_t k = 0; k < j->count; k++) {
+            j->results[k] = (struct icmp_echo_result){
+                .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1};
+        }
+    }
+    pthread_mutex_lock(&e->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (e->incoming_tail != NULL)
+            e->incoming_tail->priv.next = jobs[i];
+        else
+            e->incoming = jobs[i];
+        e->incoming_tail = jobs[i];
+    }
+    pthread_mutex_unlock(&e->lock);
+    wake(e);
+    return 0;
+}
+
+void icmp_engine_cancel(struct icmp_engine *e, struct icmp_job *job)
+{
+    if (e == NULL || job == NULL)
+        return;
+    pthread_mutex_lock(&e->lock);
+    if (e->n_cancels == e->cap_cancels) {
+        size_t cap = e->cap_cancels ? 2 * e->cap_cancels : 16;
+        struct icmp_job **c = realloc(e->cancels, cap * sizeof(*c));
+        if (c == NULL) {
+            /* Without memory the cancel is dropped: the job still ends at its deadline. */
+            pthread_mutex_unlock(&e->lock);
+            return;
+        }
+        e->cancels = c;
+        e->cap_cancels = cap;
+    }
+    e->cancels[e->n_cancels++] = job;
+    pthread_mutex_unlock(&e->lock);
+    wake(e);
+}
+
+void icmp_engine_stats(const struct icmp_engine *e, struct icmp_engine_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (e == NULL)
+        return;
+    s->jobs = atomic_load(&e->stats.jobs);
+    s->sent = atomic_load(&e->stats.sent);
+    s->send_errors = atomic_load(&e->stats.send_errors);
+    s->duplicates = atomic_load(&e->stats.duplicates);
+    s->late = atomic_load(&e->stats.late);
+    s->corrupt = atomic_load(&e->stats.corrupt);
+    s->foreign = atomic_load(&e->stats.foreign);
+    s->in_flight = atomic_load(&e->stats.in_flight);
+    for (int i = 0; i < ICMP_STATUS_LIMIT; i++)
+        s->replies[i] = atomic_load(&e->stats.replies[i]);
+}

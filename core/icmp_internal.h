@@ -1,0 +1,92 @@
+/*
+ * core/ internals shared between its files and its unit tests; nothing outside core/ (and
+ * tests/core) includes this.
+ */
+#ifndef ICMP_INTERNAL_H
+#define ICMP_INTERNAL_H
+
+#include "core/icmp.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the parser found in one received ICMP message that may concern us. */
+struct icmp__packet {
+    uint8_t type;                /* ICMP type of the received message */
+    uint8_t code;                /* and its code */
+    bool is_error;               /* an ICMP error quoting an echo request */
+    uint16_t id;                 /* identifier of the echo reply, or of the quoted request */
+    uint16_t seq;                /* sequence number, likewise */
+    struct icmp_addr from;       /* sender of the message (raw v4: from the IP header) */
+    struct icmp_addr quoted_dst; /* errors: destination of the quoted request (if known) */
+    uint8_t ttl;                 /* raw v4: TTL from the IP header; 0 when unknown */
+    const uint8_t *payload;      /* echo data of the reply, or of the quoted request */
+    size_t payload_len;          /* bytes available at payload (quotes may be truncated) */
+    enum icmp_status status;     /* SUCCESS for a reply, the mapped status for an error */
+};
+
+/*
+ * Parsers: pure functions over a byte buffer, validating every length before reading.
+ * Each returns 0 when the message is an echo reply or an ICMP error quoting an ICMP echo
+ * request (then *pkt is filled, pointing into buf), -ENOMSG for any other well-formed ICMP
+ * message (echo requests, other types), -EINVAL for a truncated or malformed one.
+ */
+
+/* IPv4 raw socket: buf starts at the IPv4 header. */
+int icmp__parse_v4_raw(const uint8_t *buf, size_t len, struct icmp__packet *pkt);
+
+/* IPv6 raw socket: buf starts at the ICMPv6 header; from is the sender (msg_name). */
+int icmp__parse_v6_raw(const uint8_t *buf, size_t len, const struct icmp_addr *from,
+                       struct icmp__packet *pkt);
+
+/*
+ * Ping (datagram) socket, normal queue: buf starts at the ICMP(v6) header of an echo
+ * reply; from is the sender. The kernel only queues replies, so anything else is -ENOMSG.
+ */
+int icmp__parse_dgram(int family, const uint8_t *buf, size_t len, const struct icmp_addr *from,
+                      struct icmp__packet *pkt);
+
+/*
+ * Ping socket error queue: type/code/offender from the sock_extended_err, buf the quoted
+ * ICMP echo request we sent (header first), dst the destination it was sent to (the
+ * msg_name of the error), offender the reporting router.
+ */
+int icmp__parse_errqueue(int family, uint8_t type, uint8_t code, const struct icmp_addr *dst,
+                         const struct icmp_addr *offender, const uint8_t *buf, size_t len,
+                         struct icmp__packet *pkt);
+
+/*
+ * The status of an ICMP error type/code (icmp-status.md's table). Codes the table does not
+ * name fall back to the type's generic status: DEST_UNREACHABLE for destination
+ * unreachable, TIME_EXCEEDED, PARAM_PROBLEM; any other type is GENERAL_FAILURE.
+ */
+enum icmp_status icmp__status_from_icmp(int family, uint8_t type, uint8_t code);
+
+/*
+ * Our payload: [0, 8) the engine's nonce, [8, 16) the CLOCK_REALTIME send stamp in ns (both
+ * little-endian), then the caller's data, or when data is NULL the pattern
+ * byte i = (uint8_t)(i + seq).
+ */
+void icmp__payload_fill(uint8_t *payload, size_t len, uint64_t nonce, int64_t stamp, uint16_t seq,
+                        const void *data);
+
+/*
+ * Checks a received payload against what we sent: got_len bytes at got; sent_len is the
+ * length we sent. A reply must match exactly (truncated = false); an error's quote may be
+ * cut short (truncated = true: at least the 16-byte header must be there, and the bytes
+ * present must match).
+ */
+bool icmp__payload_check(const uint8_t *got, size_t got_len, size_t sent_len, uint64_t nonce,
+                         int64_t stamp, uint16_t seq, const void *data, bool truncated);
+
+/*
+ * Drives an engine opened with no_thread until *done is set by a job's callback: the
+ * synchronous API runs the engine's loop in its caller's thread.
+ */
+void icmp__engine_run_until(struct icmp_engine *engine, const bool *done);
+
+/* The Internet checksum (RFC 1071) of len bytes. */
+uint16_t icmp__checksum(const void *data, size_t len);
+
+#endif
