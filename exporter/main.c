@@ -1,55 +1,88 @@
 /*
- * icmp_exporter's entry point. For now it parses the command line, reports its version
- * and checks configurations (--config.check: load, validate, print, exit; no socket is
- * opened); the HTTP server, /probe and /metrics arrive with the exporter issue. It exits
- * non-zero when asked to serve, rather than pretend to.
+ * icmp_exporter's entry point: flags, start-up, signals and shutdown.
+ *
+ * Signals are blocked in every thread and taken synchronously by the main thread with
+ * sigwait(): SIGHUP reloads the configuration, SIGTERM and SIGINT stop. So no signal
+ * handler runs inside libmicrohttpd or the engine, and there is no global flag.
+ *
+ * Shutdown order matters: stop accepting, refuse new probes, let queued name lookups
+ * finish, close the engine (every job still running completes as cancelled and resumes
+ * its connection), and only then stop the HTTP server, whose connections then hold no
+ * probe that could still call back.
  */
-#include <microhttpd.h>
 #include <cjson/cJSON.h>
+#include <microhttpd.h>
 
+#include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "config/config.h"
-#include "core/icmp.h"
+#include "exporter.h"
+#include "server.h"
+
+#define MAX_LISTEN 16
 
 static void print_usage(FILE *out)
 {
-    fputs("usage: icmp_exporter [--help] [--version] [--config.file=PATH] [--config.check]\n"
+    fputs("usage: icmp_exporter [flags]\n"
           "\n"
           "Prometheus exporter measuring networks with ICMP echo.\n"
           "\n"
-          "  --help               show this help and exit\n"
-          "  --version            show version information and exit\n"
-          "  --config.file=PATH   JSON configuration file, also --config.file PATH\n"
-          "                       (default: the embedded configuration)\n"
-          "  --config.check       validate the configuration, print the result, exit 0 or 1\n",
+          "  --config.file=PATH           JSON configuration file, also --config.file PATH\n"
+          "                               (default: the embedded configuration)\n"
+          "  --config.check               validate the configuration, print the result, exit "
+          "0 or 1\n"
+          "  --web.listen-address=ADDR    address to listen on, host:port or :port; repeatable\n"
+          "                               (default: the configuration's, else :9723)\n"
+          "  --timeout-offset=DURATION    subtracted from X-Prometheus-Scrape-Timeout-Seconds "
+          "(default 500ms)\n"
+          "  --log.level=LEVEL            debug, info, warn or error (default info)\n"
+          "  --log.format=FORMAT          logfmt or json (default logfmt)\n"
+          "  --help                       show this help and exit\n"
+          "  --version                    show version information and exit\n",
           out);
 }
 
-/* Loads the configuration (PATH, or the embedded default when NULL); prints errors. */
-static struct config *load_config(const char *path)
+/* "--name=value" or "--name value": the value, or NULL when argv[*i] is not that flag. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *missing)
 {
-    struct config *cfg = NULL;
-    char err[1024];
-    int rc = path != NULL ? config_load_file(path, &cfg, err, sizeof(err))
-                          : config_load_default(&cfg, err, sizeof(err));
+    size_t n = strlen(name);
 
-    if (rc != 0) {
-        fprintf(stderr, "%s\n", err);
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
         return NULL;
     }
-    return cfg;
+    return argv[++*i];
 }
 
-int main(int argc, char **argv)
-{
-    const char *config_file = NULL;
-    bool check = false;
-    struct config *cfg;
+struct options {
+    const char *config_file;
+    bool check;
+    const char *listen[MAX_LISTEN];
+    size_t n_listen;
+    int64_t timeout_offset_ns;
+    struct log_config log;
+};
 
+/* Returns -1 to go on, else the exit status. */
+static int parse_flags(int argc, char **argv, struct options *o)
+{
     for (int i = 1; i < argc; i++) {
+        bool missing = false;
+        const char *v;
+
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             print_usage(stdout);
             return 0;
@@ -60,32 +93,180 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(argv[i], "--config.check") == 0) {
-            check = true;
+            o->check = true;
             continue;
         }
-        if (strncmp(argv[i], "--config.file=", 14) == 0) {
-            config_file = argv[i] + 14;
-            continue;
-        }
-        if (strcmp(argv[i], "--config.file") == 0) {
-            if (i + 1 == argc) {
-                fputs("icmp_exporter: --config.file needs a file name (see --help)\n", stderr);
+        if ((v = flag_value(argc, argv, &i, "--config.file", &missing)) != NULL) {
+            o->config_file = v;
+        } else if ((v = flag_value(argc, argv, &i, "--web.listen-address", &missing)) != NULL) {
+            if (o->n_listen == MAX_LISTEN) {
+                fprintf(stderr, "icmp_exporter: at most %d listen addresses\n", MAX_LISTEN);
                 return 2;
             }
-            config_file = argv[++i];
-            continue;
+            o->listen[o->n_listen++] = v;
+        } else if ((v = flag_value(argc, argv, &i, "--timeout-offset", &missing)) != NULL) {
+            if (config_parse_duration(v, &o->timeout_offset_ns) < 0) {
+                fprintf(stderr, "icmp_exporter: --timeout-offset: bad duration '%s'\n", v);
+                return 2;
+            }
+        } else if ((v = flag_value(argc, argv, &i, "--log.level", &missing)) != NULL) {
+            if (log_parse_level(v, &o->log.level) < 0) {
+                fprintf(stderr, "icmp_exporter: --log.level: want debug, info, warn or error\n");
+                return 2;
+            }
+        } else if ((v = flag_value(argc, argv, &i, "--log.format", &missing)) != NULL) {
+            if (log_parse_format(v, &o->log.format) < 0) {
+                fprintf(stderr, "icmp_exporter: --log.format: want logfmt or json\n");
+                return 2;
+            }
+        } else if (missing) {
+            fprintf(stderr, "icmp_exporter: %s needs %s (see --help)\n", argv[i],
+                    strcmp(argv[i], "--config.file") == 0 ? "a file name" : "a value");
+            return 2;
+        } else {
+            fprintf(stderr, "icmp_exporter: unknown flag '%s' (see --help)\n", argv[i]);
+            return 2;
         }
-        fprintf(stderr, "icmp_exporter: unknown flag '%s' (see --help)\n", argv[i]);
-        return 2;
     }
-    if (config_file != NULL && config_file[0] == '\0') {
+    if (o->config_file != NULL && o->config_file[0] == '\0') {
         fputs("icmp_exporter: --config.file needs a file name (see --help)\n", stderr);
         return 2;
     }
-    cfg = load_config(config_file);
-    if (cfg == NULL)
+    return -1;
+}
+
+/* Says which ICMP sockets we got, and how to get them when we got none. */
+static void log_socket_modes(struct exporter *x)
+{
+    for (int i = 0; i < 2; i++) {
+        int af = i == 0 ? AF_INET : AF_INET6;
+        enum icmp_socket_mode m = icmp_engine_mode(x->engine, af);
+        log_write(&x->log, m == ICMP_MODE_NONE ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "ICMP socket",
+                  "family", i == 0 ? "ipv4" : "ipv6", "mode", icmp_socket_mode_name(m), NULL);
+    }
+}
+
+static const char privilege_help[] =
+    "no ICMP socket could be opened. Any one of these fixes it: "
+    "(1) allow ping sockets for our group: sysctl -w net.ipv4.ping_group_range=\"0 2147483647\" "
+    "(in a container: --sysctl net.ipv4.ping_group_range=...); "
+    "(2) give the binary raw sockets: setcap cap_net_raw+ep icmp_exporter; "
+    "(3) run it as root";
+
+static int serve(struct options *o, struct config *cfg)
+{
+    struct exporter x = {.log = o->log, .config_path = o->config_file};
+    struct icmp_engine_options eo = {.min_send_gap_ns = ICMP_DEFAULT_SEND_GAP_NS};
+    struct server *server = NULL;
+    const struct config_web *web = config_web(cfg);
+    const char *const *listen = o->listen;
+    size_t n_listen = o->n_listen;
+    char err[512];
+    sigset_t set;
+    int rc, status = 1;
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    x.start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    x.timeout_offset_ns = o->timeout_offset_ns;
+    pthread_mutex_init(&x.lock, NULL);
+    pthread_rwlock_init(&x.run_lock, NULL);
+
+    /* Every thread created from here on inherits the blocked signals. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    x.configs = config_slot_new(cfg);
+    if (x.configs == NULL) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "out of memory", NULL);
+        goto out;
+    }
+    rc = icmp_engine_open(&x.engine, &eo);
+    if (rc < 0) {
+        log_write(&x.log, LOG_LEVEL_ERROR,
+                  rc == -EACCES ? privilege_help : "cannot open the ICMP engine", "err",
+                  strerror(-rc), NULL);
+        goto out;
+    }
+    log_socket_modes(&x);
+    rc = resolver_open(&x.resolver, 2);
+    if (rc < 0) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the resolver threads", "err",
+                  strerror(-rc), NULL);
+        goto out;
+    }
+    if (n_listen == 0) {
+        listen = web->listen_addresses;
+        n_listen = web->n_listen_addresses;
+    }
+    rc = server_start(&server, &x, listen, n_listen, err, sizeof(err));
+    if (rc < 0) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the HTTP server", "err", err, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n_listen; i++)
+        log_write(&x.log, LOG_LEVEL_INFO, "listening", "address", listen[i], NULL);
+    log_write(&x.log, LOG_LEVEL_INFO, "started", "version", ICMPX_VERSION, "config",
+              o->config_file != NULL ? o->config_file : "(embedded default)", NULL);
+
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            rc = config_slot_reload(x.configs, x.config_path, err, sizeof(err));
+            if (rc == 0)
+                log_write(&x.log, LOG_LEVEL_INFO, "configuration reloaded", NULL);
+            else
+                log_write(&x.log, LOG_LEVEL_ERROR, "configuration reload failed", "err", err, NULL);
+            continue;
+        }
+        log_write(&x.log, LOG_LEVEL_INFO, "shutting down", "signal", strsignal(sig), NULL);
+        break;
+    }
+    status = 0;
+
+out:
+    server_quiesce(server);
+    pthread_rwlock_wrlock(&x.run_lock);
+    x.stopping = true;
+    pthread_rwlock_unlock(&x.run_lock);
+    resolver_close(x.resolver);
+    icmp_engine_close(x.engine);
+    x.engine = NULL;
+    server_stop(server);
+    pthread_mutex_lock(&x.lock);
+    free(x.targets);
+    config_unref(x.targets_ref);
+    pthread_mutex_unlock(&x.lock);
+    config_slot_free(x.configs);
+    pthread_mutex_destroy(&x.lock);
+    pthread_rwlock_destroy(&x.run_lock);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.timeout_offset_ns = 500000000,
+                        .log = {.level = LOG_LEVEL_INFO, .format = LOG_FORMAT_LOGFMT}};
+    struct config *cfg = NULL;
+    char err[1024];
+    int rc = parse_flags(argc, argv, &o);
+
+    if (rc >= 0)
+        return rc;
+    o.log.out = stderr;
+    rc = o.config_file != NULL ? config_load_file(o.config_file, &cfg, err, sizeof(err))
+                               : config_load_default(&cfg, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err);
         return 1;
-    if (check) {
+    }
+    if (o.check) {
         size_t n_modules, n_targets;
         config_modules(cfg, &n_modules);
         config_targets(cfg, &n_targets);
@@ -93,9 +274,5 @@ int main(int argc, char **argv)
         config_unref(cfg);
         return 0;
     }
-    config_unref(cfg);
-    fputs("icmp_exporter: the HTTP server is not built yet; this build only answers --help, "
-          "--version and --config.check\n",
-          stderr);
-    return 1;
+    return serve(&o, cfg); /* takes over cfg */
 }

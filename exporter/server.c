@@ -1,0 +1,653 @@
+/*
+ * The HTTP server: libmicrohttpd with one internal polling thread (epoll) per listen
+ * address, and suspend/resume for everything that waits on the network.
+ *
+ * A /probe or /metrics request is validated at once (4xx answers go out immediately);
+ * then its connection is suspended before its probes start, and the last probe's
+ * completion (on the engine or resolver thread) resumes it; the handler runs again and
+ * renders. No thread waits for a probe, so a thousand probes in flight cost a thousand
+ * small structs, not a thousand threads. (libmicrohttpd forbids suspend/resume together
+ * with thread-per-connection, and its select() mode stops at 1024 descriptors.)
+ */
+#include "exporter.h"
+#include "server.h"
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_DAEMONS   16
+#define BODY_LIMIT    (64u * 1024 * 1024)
+#define ERR_LEN       512
+#define RELOAD_ERRLEN 1024
+
+enum request_kind { REQ_PROBE, REQ_METRICS, REQ_RELOAD };
+
+struct request {
+    struct exporter *x;
+    struct MHD_Connection *conn;
+    enum request_kind kind;
+    enum prom_format format;
+    bool gzip;
+    struct probe *probe;    /* REQ_PROBE */
+    struct config *cfg;     /* REQ_METRICS: the configuration of its targets */
+    struct probe **targets; /* REQ_METRICS */
+    size_t n_targets;
+    _Atomic size_t pending; /* probes still running */
+    _Atomic bool ready;
+};
+
+struct server {
+    struct exporter *x;
+    struct MHD_Daemon *daemons[MAX_DAEMONS];
+    size_t n_daemons;
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Responses.
+ */
+
+static enum MHD_Result respond(struct exporter *x, struct MHD_Connection *conn, unsigned code,
+                               const char *type, const char *body, size_t len, bool gzip,
+                               const char *header, const char *header_value)
+{
+    struct prom_buf zipped;
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+
+    prom_buf_init(&zipped, BODY_LIMIT);
+    if (gzip) {
+        struct prom_buf in;
+        prom_buf_init(&in, BODY_LIMIT);
+        if (prom_buf_append(&in, body, len) == 0 && prom_gzip(&in, &zipped) == 0) {
+            body = prom_buf_data(&zipped);
+            len = prom_buf_len(&zipped);
+        } else {
+            gzip = false;
+        }
+        prom_buf_cleanup(&in);
+    }
+    r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    prom_buf_cleanup(&zipped);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (gzip)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    if (header != NULL)
+        MHD_add_response_header(r, header, header_value);
+    rc = MHD_queue_response(conn, code, r);
+    MHD_destroy_response(r);
+    exporter_count_http(x, (int)code);
+    return rc;
+}
+
+static enum MHD_Result respond_text(struct exporter *x, struct MHD_Connection *conn, unsigned code,
+                                    const char *text)
+{
+    char line[ERR_LEN + 2];
+    int n = snprintf(line, sizeof(line), "%s\n", text);
+
+    return respond(x, conn, code, "text/plain; charset=utf-8", line,
+                   n < 0                      ? 0
+                   : (size_t)n < sizeof(line) ? (size_t)n
+                                              : sizeof(line) - 1,
+                   false, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * /probe and /metrics: start, suspend, resume, render.
+ */
+
+static void request_free(struct request *rq)
+{
+    if (rq == NULL)
+        return;
+    probe_free(rq->probe);
+    for (size_t i = 0; i < rq->n_targets; i++)
+        probe_free(rq->targets[i]);
+    free(rq->targets);
+    config_unref(rq->cfg);
+    free(rq);
+}
+
+static void resume(struct request *rq)
+{
+    atomic_store(&rq->ready, true);
+    atomic_fetch_sub(&rq->x->probes_in_flight, 1);
+    MHD_resume_connection(rq->conn);
+}
+
+static void on_probe_done(struct probe *p, void *arg)
+{
+    (void)p;
+    resume(arg);
+}
+
+static void on_target_done(struct probe *p, void *arg)
+{
+    struct request *rq = arg;
+    struct exporter *x = rq->x;
+
+    pthread_mutex_lock(&x->lock);
+    if (x->targets_cfg == rq->cfg) {
+        for (size_t i = 0; i < rq->n_targets; i++) {
+            if (rq->targets[i] == p)
+                probe_fold(p, &x->targets[i]);
+        }
+    }
+    pthread_mutex_unlock(&x->lock);
+    if (atomic_fetch_sub(&rq->pending, 1) == 1)
+        resume(rq);
+}
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+static const char *arg(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static bool over_limit(struct exporter *x, const struct config *cfg)
+{
+    return atomic_load(&x->probes_in_flight) >= (int64_t)config_limits(cfg)->max_concurrent_probes;
+}
+
+static enum MHD_Result start_probe(struct exporter *x, struct MHD_Connection *conn, void **con_cls)
+{
+    struct probe_params params = {
+        .target = arg(conn, "target"),
+        .module = arg(conn, "module"),
+        .count = arg(conn, "count"),
+        .interval = arg(conn, "interval"),
+        .timeout = arg(conn, "timeout"),
+        .debug = arg(conn, "debug"),
+        .scrape_timeout = header(conn, "X-Prometheus-Scrape-Timeout-Seconds"),
+    };
+    struct config *cfg = config_slot_get(x->configs);
+    struct request *rq;
+    char err[ERR_LEN];
+    int code;
+
+    if (over_limit(x, cfg)) {
+        config_unref(cfg);
+        return respond(x, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+                       "too many concurrent probes\n", 27, false, "Retry-After", "1");
+    }
+    rq = calloc(1, sizeof(*rq));
+    if (rq == NULL) {
+        config_unref(cfg);
+        return respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    code = probe_new(x, cfg, &params, &rq->probe, err, sizeof(err));
+    config_unref(cfg);
+    if (code != 0) {
+        free(rq);
+        return respond_text(x, conn, (unsigned)code, err);
+    }
+    rq->x = x;
+    rq->conn = conn;
+    rq->kind = REQ_PROBE;
+    rq->format = prom_negotiate(header(conn, MHD_HTTP_HEADER_ACCEPT));
+    rq->gzip = prom_accepts_gzip(header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+    *con_cls = rq;
+    atomic_fetch_add(&x->probes_in_flight, 1);
+    /* Suspend first: the probe may complete (and resume) before probe_start returns. */
+    MHD_suspend_connection(conn);
+    if (probe_start(rq->probe, on_probe_done, rq) < 0)
+        resume(rq); /* renders a failed probe */
+    return MHD_YES;
+}
+
+/* (Re)creates the static targets' states when the configuration changed. x->lock held. */
+static int prepare_targets(struct exporter *x, struct config *cfg, size_t n)
+{
+    struct target_state *states;
+
+    if (x->targets_cfg == cfg)
+        return 0;
+    states = calloc(n > 0 ? n : 1, sizeof(*states));
+    if (states == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        states[i].hop_limit = -1;
+    free(x->targets);
+    config_unref(x->targets_ref);
+    x->targets = states;
+    x->n_targets = n;
+    x->targets_ref = config_ref(cfg);
+    x->targets_cfg = cfg;
+    return 0;
+}
+
+static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *conn,
+                                     void **con_cls)
+{
+    struct config *cfg = config_slot_get(x->configs);
+    struct request *rq = calloc(1, sizeof(*rq));
+    size_t n;
+    const struct config_target *t = config_targets(cfg, &n);
+    int rc;
+
+    if (rq == NULL || (n > 0 && (rq->targets = calloc(n, sizeof(*rq->targets))) == NULL)) {
+        free(rq);
+        config_unref(cfg);
+        return respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    rq->x = x;
+    rq->conn = conn;
+    rq->kind = REQ_METRICS;
+    rq->cfg = cfg;
+    rq->format = prom_negotiate(header(conn, MHD_HTTP_HEADER_ACCEPT));
+    rq->gzip = prom_accepts_gzip(header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+    pthread_mutex_lock(&x->lock);
+    rc = prepare_targets(x, cfg, n);
+    pthread_mutex_unlock(&x->lock);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = probe_new_static(x, cfg, &t[i], &rq->targets[i]);
+        if (rc == 0)
+            rq->n_targets++;
+    }
+    if (rc < 0) {
+        request_free(rq);
+        return respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    *con_cls = rq;
+    atomic_fetch_add(&x->probes_in_flight, 1);
+    if (n == 0) {
+        atomic_store(&rq->ready, true);
+        atomic_fetch_sub(&x->probes_in_flight, 1);
+        return MHD_YES; /* no targets: render at once on the next call */
+    }
+    atomic_store(&rq->pending, n);
+    MHD_suspend_connection(conn);
+    for (size_t i = 0; i < n; i++) {
+        if (probe_start(rq->targets[i], on_target_done, rq) < 0)
+            on_target_done(rq->targets[i], rq);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result finish_request(struct request *rq)
+{
+    struct exporter *x = rq->x;
+    struct prom_buf buf;
+    struct prom_writer w;
+    enum MHD_Result result;
+    char err[ERR_LEN];
+    int rc;
+
+    prom_buf_init(&buf, BODY_LIMIT);
+    if (rq->kind == REQ_PROBE) {
+        int code = probe_http_status(rq->probe, err, sizeof(err));
+        if (code != 200) {
+            prom_buf_cleanup(&buf);
+            return respond_text(x, rq->conn, (unsigned)code, err);
+        }
+        if (probe_debug(rq->probe)) {
+            rc = probe_render_debug(rq->probe, &buf);
+            rq->format = PROM_FORMAT_TEXT;
+            result = rc == 0
+                         ? respond(x, rq->conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
+                                   prom_buf_data(&buf), prom_buf_len(&buf), rq->gzip, NULL, NULL)
+                         : respond_text(x, rq->conn, 500, "rendering failed");
+            prom_buf_cleanup(&buf);
+            return result;
+        }
+        prom_writer_init(&w, &buf, rq->format);
+        rc = probe_render(rq->probe, &w);
+    } else {
+        prom_writer_init(&w, &buf, rq->format);
+        metrics_render_self(x, &w);
+        pthread_mutex_lock(&x->lock);
+        metrics_render_targets(x, rq->cfg, &w);
+        pthread_mutex_unlock(&x->lock);
+        rc = prom_finish(&w);
+    }
+    if (rc != 0) {
+        prom_buf_cleanup(&buf);
+        snprintf(err, sizeof(err), "rendering the metrics failed: %s", strerror(-rc));
+        return respond_text(x, rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+    }
+    result = respond(x, rq->conn, MHD_HTTP_OK, prom_content_type(rq->format), prom_buf_data(&buf),
+                     prom_buf_len(&buf), rq->gzip, NULL, NULL);
+    prom_buf_cleanup(&buf);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The small endpoints.
+ */
+
+static enum MHD_Result landing(struct exporter *x, struct MHD_Connection *conn)
+{
+    struct prom_buf b;
+    enum MHD_Result rc;
+
+    prom_buf_init(&b, 1 << 16);
+    prom_buf_printf(
+        &b,
+        "<!DOCTYPE html>\n<html><head><title>icmp_exporter</title></head><body>\n"
+        "<h1>icmp_exporter</h1>\n<p>Version %s. ICMP sockets: IPv4 %s, IPv6 %s.</p>\n"
+        "<ul>\n<li><a href=\"/metrics\">Metrics</a></li>\n"
+        "<li><a href=\"/probe?target=127.0.0.1&amp;module=icmp&amp;debug=true\">Debug probe of "
+        "127.0.0.1</a></li>\n<li><a href=\"/config\">Configuration</a></li>\n"
+        "<li><a href=\"/-/healthy\">Health</a></li>\n</ul>\n</body></html>\n",
+        ICMPX_VERSION, icmp_socket_mode_name(icmp_engine_mode(x->engine, AF_INET)),
+        icmp_socket_mode_name(icmp_engine_mode(x->engine, AF_INET6)));
+    rc = respond(x, conn, MHD_HTTP_OK, "text/html; charset=utf-8", prom_buf_data(&b),
+                 prom_buf_len(&b), false, NULL, NULL);
+    prom_buf_cleanup(&b);
+    return rc;
+}
+
+static enum MHD_Result reload(struct exporter *x, struct MHD_Connection *conn)
+{
+    char err[RELOAD_ERRLEN];
+    int rc = config_slot_reload(x->configs, x->config_path, err, sizeof(err));
+
+    if (rc != 0) {
+        log_write(&x->log, LOG_LEVEL_ERROR, "configuration reload failed", "err", err, NULL);
+        return respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+    }
+    log_write(&x->log, LOG_LEVEL_INFO, "configuration reloaded", "file",
+              x->config_path != NULL ? x->config_path : "(embedded default)", NULL);
+    return respond_text(x, conn, MHD_HTTP_OK, "OK");
+}
+
+/* /config: the effective configuration as JSON, basic-auth hashes left out. */
+static enum MHD_Result show_config(struct exporter *x, struct MHD_Connection *conn)
+{
+    struct config *cfg = config_slot_get(x->configs);
+    cJSON *root = cJSON_CreateObject(), *mods = cJSON_AddObjectToObject(root, "modules");
+    cJSON *tgts = cJSON_AddArrayToObject(root, "targets");
+    cJSON *lim = cJSON_AddObjectToObject(root, "limits");
+    cJSON *web = cJSON_AddObjectToObject(root, "web");
+    const struct config_limits *l = config_limits(cfg);
+    const struct config_web *wb = config_web(cfg);
+    size_t n;
+    const struct config_module *m = config_modules(cfg, &n);
+    const struct config_target *t;
+    char text[64];
+    char *json;
+    enum MHD_Result rc;
+
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_AddObjectToObject(mods, m[i].name), *icmp;
+        snprintf(text, sizeof(text), "%gs", (double)m[i].timeout_ns / 1e9);
+        cJSON_AddStringToObject(o, "timeout", text);
+        icmp = cJSON_AddObjectToObject(o, "icmp");
+        cJSON_AddStringToObject(icmp, "preferred_ip_protocol",
+                                m[i].preferred_ip_protocol == 4 ? "ip4" : "ip6");
+        cJSON_AddBoolToObject(icmp, "ip_protocol_fallback", m[i].ip_protocol_fallback);
+        cJSON_AddNumberToObject(icmp, "payload_size", m[i].payload_size);
+        cJSON_AddBoolToObject(icmp, "dont_fragment", m[i].dont_fragment);
+        cJSON_AddNumberToObject(icmp, "ttl", m[i].ttl);
+        cJSON_AddNumberToObject(icmp, "count", m[i].count);
+        snprintf(text, sizeof(text), "%gs", (double)m[i].interval_ns / 1e9);
+        cJSON_AddStringToObject(icmp, "interval", text);
+        snprintf(text, sizeof(text), "%gs", (double)m[i].echo_timeout_ns / 1e9);
+        cJSON_AddStringToObject(icmp, "echo_timeout", text);
+        cJSON_AddNumberToObject(icmp, "tos", m[i].tos);
+        cJSON *b = cJSON_AddArrayToObject(icmp, "buckets");
+        for (size_t k = 0; k < m[i].n_buckets; k++)
+            cJSON_AddItemToArray(b, cJSON_CreateNumber(m[i].buckets[k]));
+    }
+    t = config_targets(cfg, &n);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "target", t[i].target);
+        cJSON_AddStringToObject(o, "module", t[i].module->name);
+        if (t[i].n_labels > 0) {
+            cJSON *lb = cJSON_AddObjectToObject(o, "labels");
+            for (size_t k = 0; k < t[i].n_labels; k++)
+                cJSON_AddStringToObject(lb, t[i].labels[k].name, t[i].labels[k].value);
+        }
+        cJSON_AddItemToArray(tgts, o);
+    }
+    cJSON *allowed = cJSON_AddArrayToObject(lim, "allowed_targets");
+    for (size_t i = 0; i < l->n_allowed_cidrs; i++) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(l->allowed_cidrs[i].addr.family == 4 ? AF_INET : AF_INET6,
+                  l->allowed_cidrs[i].addr.bytes, a, sizeof(a));
+        snprintf(text, sizeof(text), "%s/%u", a, l->allowed_cidrs[i].prefix_len);
+        cJSON_AddItemToArray(allowed, cJSON_CreateString(text));
+    }
+    for (size_t i = 0; i < l->n_allowed_names; i++)
+        cJSON_AddItemToArray(allowed, cJSON_CreateString(l->allowed_names[i]));
+    cJSON_AddNumberToObject(lim, "max_echoes_per_probe", l->max_echoes_per_probe);
+    cJSON_AddNumberToObject(lim, "max_concurrent_probes", l->max_concurrent_probes);
+    cJSON_AddNumberToObject(lim, "max_targets_per_scrape", l->max_targets_per_scrape);
+    cJSON *listen = cJSON_AddArrayToObject(web, "listen_addresses");
+    for (size_t i = 0; i < wb->n_listen_addresses; i++)
+        cJSON_AddItemToArray(listen, cJSON_CreateString(wb->listen_addresses[i]));
+    if (wb->tls_cert_file != NULL) {
+        cJSON *tls = cJSON_AddObjectToObject(web, "tls_server_config");
+        cJSON_AddStringToObject(tls, "cert_file", wb->tls_cert_file);
+        cJSON_AddStringToObject(tls, "key_file", wb->tls_key_file);
+    }
+    if (wb->n_users > 0) {
+        cJSON *users = cJSON_AddObjectToObject(web, "basic_auth_users");
+        for (size_t i = 0; i < wb->n_users; i++)
+            cJSON_AddStringToObject(users, wb->users[i].name, "<secret>");
+    }
+    json = cJSON_Print(root);
+    cJSON_Delete(root);
+    config_unref(cfg);
+    if (json == NULL)
+        return respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    rc = respond(x, conn, MHD_HTTP_OK, "application/json", json, strlen(json), false, NULL, NULL);
+    cJSON_free(json);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Routing.
+ */
+
+struct route {
+    const char *path;
+    const char *method;
+};
+
+static const struct route routes[] = {
+    {"/", "GET"},        {"/metrics", "GET"},   {"/probe", "GET"},  {"/-/healthy", "GET"},
+    {"/-/ready", "GET"}, {"/-/reload", "POST"}, {"/config", "GET"},
+};
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    struct exporter *x = cls;
+    struct request *rq = *con_cls;
+    const struct route *route = NULL;
+
+    (void)version;
+    (void)upload_data;
+    if (rq != NULL) {
+        if (rq->kind == REQ_RELOAD) {
+            if (*upload_data_size != 0) {
+                *upload_data_size = 0; /* the body, if any, is ignored */
+                return MHD_YES;
+            }
+            return reload(x, conn);
+        }
+        if (!atomic_load(&rq->ready))
+            return MHD_YES;
+        return finish_request(rq);
+    }
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(url, routes[i].path) == 0)
+            route = &routes[i];
+    }
+    if (route == NULL)
+        return respond_text(x, conn, MHD_HTTP_NOT_FOUND, "not found");
+    if (strcmp(method, route->method) != 0 &&
+        !(strcmp(method, "HEAD") == 0 && strcmp(route->method, "GET") == 0)) {
+        char allow[64];
+        snprintf(allow, sizeof(allow), "%s%s", route->method,
+                 strcmp(route->method, "GET") == 0 ? ", HEAD" : "");
+        return respond(x, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+                       "method not allowed\n", 19, false, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    if (strcmp(url, "/probe") == 0 || strcmp(url, "/metrics") == 0) {
+        enum MHD_Result rc;
+        pthread_rwlock_rdlock(&x->run_lock);
+        if (x->stopping)
+            rc = respond(x, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+                         "shutting down\n", 14, false, "Retry-After", "1");
+        else if (url[1] == 'p')
+            rc = start_probe(x, conn, con_cls);
+        else
+            rc = start_metrics(x, conn, con_cls);
+        pthread_rwlock_unlock(&x->run_lock);
+        return rc;
+    }
+    if (strcmp(url, "/-/reload") == 0) {
+        rq = calloc(1, sizeof(*rq));
+        if (rq == NULL)
+            return MHD_NO;
+        rq->x = x;
+        rq->kind = REQ_RELOAD;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/") == 0)
+        return landing(x, conn);
+    if (strcmp(url, "/config") == 0)
+        return show_config(x, conn);
+    return respond_text(x, conn, MHD_HTTP_OK, "OK");
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    request_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct exporter *x = cls;
+    char msg[ERR_LEN];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_write(&x->log, LOG_LEVEL_WARN, "http server", "err", msg, NULL);
+}
+
+/* "host:port", "[v6]:port" or ":port" into a socket address (":port": NULL, dual stack). */
+static int parse_listen(const char *text, struct sockaddr_storage *ss, bool *any, uint16_t *port)
+{
+    char host[256];
+    const char *colon = strrchr(text, ':');
+    size_t hl;
+    char *end;
+    unsigned long p;
+    struct addrinfo hints = {.ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *res;
+
+    if (colon == NULL)
+        return -EINVAL;
+    errno = 0;
+    p = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > 65535)
+        return -EINVAL;
+    *port = (uint16_t)p;
+    hl = (size_t)(colon - text);
+    if (hl == 0) {
+        *any = true;
+        return 0;
+    }
+    if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']') {
+        text++;
+        hl -= 2;
+    }
+    if (hl >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, text, hl);
+    host[hl] = '\0';
+    *any = false;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+        return -EINVAL;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+int server_start(struct server **out, struct exporter *x, const char *const *listen, size_t n,
+                 char *err, size_t errlen)
+{
+    struct server *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return -ENOMEM;
+    s->x = x;
+    for (size_t i = 0; i < n && i < MAX_DAEMONS; i++) {
+        struct sockaddr_storage ss = {0};
+        bool any = false;
+        uint16_t port = 0;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        struct MHD_Daemon *d;
+
+        if (parse_listen(listen[i], &ss, &any, &port) < 0) {
+            snprintf(err, errlen, "bad listen address \"%s\": want host:port or :port", listen[i]);
+            server_stop(s);
+            return -EINVAL;
+        }
+        if (any)
+            flags |= MHD_USE_DUAL_STACK;
+        else if (ss.ss_family == AF_INET6)
+            flags |= MHD_USE_IPv6;
+        d = MHD_start_daemon(flags, port, NULL, NULL, handle, x, MHD_OPTION_EXTERNAL_LOGGER,
+                             mhd_log, x, MHD_OPTION_NOTIFY_COMPLETED, completed, x,
+                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                             any ? MHD_OPTION_END : MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_END);
+        if (d == NULL) {
+            snprintf(err, errlen, "cannot listen on %s (address in use, or not local?)", listen[i]);
+            server_stop(s);
+            return -EADDRNOTAVAIL;
+        }
+        s->daemons[s->n_daemons++] = d;
+    }
+    *out = s;
+    return 0;
+}
+
+void server_quiesce(struct server *s)
+{
+    for (size_t i = 0; s != NULL && i < s->n_daemons; i++) {
+        MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
+void server_stop(struct server *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_daemons; i++)
+        MHD_stop_daemon(s->daemons[i]);
+    free(s);
+}
