@@ -55,6 +55,7 @@ struct exporter {
     bool stopping;
 
     _Atomic int64_t probes_in_flight;
+    _Atomic int64_t open_requests; /* /probe and /metrics requests not yet answered */
     _Atomic uint64_t http_requests[HTTP_CODES_COUNTED];
 
     pthread_mutex_t lock; /* what follows */

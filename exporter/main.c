@@ -238,6 +238,11 @@ out:
     resolver_close(x.resolver);
     icmp_engine_close(x.engine);
     x.engine = NULL;
+    /* Every probe is over now: give their connections up to 2 s to get their answers. */
+    for (int i = 0; i < 200 && atomic_load(&x.open_requests) > 0; i++) {
+        struct timespec tick = {0, 10000000};
+        nanosleep(&tick, NULL);
+    }
     server_stop(server);
     pthread_mutex_lock(&x.lock);
     free(x.targets);

@@ -112,6 +112,8 @@ static void request_free(struct request *rq)
 {
     if (rq == NULL)
         return;
+    if (rq->kind != REQ_RELOAD)
+        atomic_fetch_sub(&rq->x->open_requests, 1);
     probe_free(rq->probe);
     for (size_t i = 0; i < rq->n_targets; i++)
         probe_free(rq->targets[i]);
@@ -200,6 +202,7 @@ static enum MHD_Result start_probe(struct exporter *x, struct MHD_Connection *co
     rq->x = x;
     rq->conn = conn;
     rq->kind = REQ_PROBE;
+    atomic_fetch_add(&x->open_requests, 1);
     rq->format = prom_negotiate(header(conn, MHD_HTTP_HEADER_ACCEPT));
     rq->gzip = prom_accepts_gzip(header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
     *con_cls = rq;
@@ -249,6 +252,7 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
     rq->x = x;
     rq->conn = conn;
     rq->kind = REQ_METRICS;
+    atomic_fetch_add(&x->open_requests, 1);
     rq->cfg = cfg;
     rq->format = prom_negotiate(header(conn, MHD_HTTP_HEADER_ACCEPT));
     rq->gzip = prom_accepts_gzip(header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
