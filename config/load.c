@@ -970,7 +970,7 @@ static int parse_allowed_targets(struct loader *ld, const cJSON *arr)
         if (rc == 0 && (strchr(s, '/') != NULL || strchr(s, ':') != NULL || looks_ipv4(s))) {
             why = config__parse_cidr(s, &cidrs[cfg->limits.n_allowed_cidrs], buf, sizeof(buf));
             if (why != NULL)
-                rc = fail_got(ld, c, "expected a CIDR such as 10.0.0.0/8 or 2001:db8::/32 (%s)",
+                rc = fail_got(ld, c, "expected a CIDR such as 198.18.0.0/15 or 2001:db8::/32 (%s)",
                               why);
             else
                 cfg->limits.n_allowed_cidrs++;

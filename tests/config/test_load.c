@@ -41,8 +41,8 @@ static const struct bad_case bad_cases[] = {
     {"{\"a\": \"x\\qy\"}", -EINVAL,
      "t.json:1:9: (syntax): expected an escape: one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t "
      "\\uXXXX, got '\\'"},
-    {"{\"targets\": [{\"target\": \"10.0.0.1\\u0000.evil\"}]}", -EINVAL,
-     "t.json:1:34: (syntax): expected a string without \\u0000 (NUL), got '\\'"},
+    {"{\"targets\": [{\"target\": \"198.18.0.1\\u0000.evil\"}]}", -EINVAL,
+     "t.json:1:36: (syntax): expected a string without \\u0000 (NUL), got '\\'"},
     {"{\"a\": \"\xff\"}", -EINVAL,
      "t.json:1:8: (syntax): expected valid UTF-8 in a string, got "
      "byte 0xff"},
@@ -77,7 +77,7 @@ static const struct bad_case bad_cases[] = {
      "icmp"},
     {"{\"modules\": {\"icmp\": {\"icmp\": {\n  \"tll\": 64\n}}}}", -EINVAL,
      "t.json:2:3: modules.icmp.icmp.tll: unknown key \"tll\"; did you mean \"ttl\"?"},
-    {"{\"modules\": {\"icmp\": {\"icmp\": {\"source_ip\": \"10.0.0.1\"}}}}", -EINVAL,
+    {"{\"modules\": {\"icmp\": {\"icmp\": {\"source_ip\": \"198.18.0.1\"}}}}", -EINVAL,
      "t.json:1:32: modules.icmp.icmp.source_ip: unknown key \"source_ip\"; expected one of: "
      "preferred_ip_protocol, ip_protocol_fallback, source_ip_address, payload_size, "
      "dont_fragment, ttl, count, interval, echo_timeout, tos, buckets"},
@@ -127,9 +127,9 @@ static const struct bad_case bad_cases[] = {
     {"{\"modules\": {\"icmp\": {\"prober\": \"http\"}}}", -EINVAL,
      "t.json:1:33: modules.icmp.prober: expected \"icmp\" (the only prober of this exporter), "
      "got \"http\""},
-    {"{\"modules\": {\"icmp\": {\"icmp\": {\"source_ip_address\": \"10.0.0.256\"}}}}", -EINVAL,
+    {"{\"modules\": {\"icmp\": {\"icmp\": {\"source_ip_address\": \"198.18.0.256\"}}}}", -EINVAL,
      "t.json:1:53: modules.icmp.icmp.source_ip_address: expected an IPv4 or IPv6 address, got "
-     "\"10.0.0.256\""},
+     "\"198.18.0.256\""},
     {"{\"modules\": {\"\": {}}}", -EINVAL,
      "t.json:1:14: modules[\"\"]: expected a module name of 1..128 characters without control "
      "characters"},
@@ -210,21 +210,21 @@ static const struct bad_case bad_cases[] = {
      "t.json:1:68: targets[0].labels[\"a.b\"]: expected a label name matching "
      "[a-zA-Z_][a-zA-Z0-9_]*, got \"a.b\""},
     /* limits */
-    {"{\"limits\": {\"allowed_targets\": [\"10.0.0.0/8\", \"10.0.0.0/33\"]}}", -EINVAL,
-     "t.json:1:47: limits.allowed_targets[1]: expected a CIDR such as 10.0.0.0/8 or "
-     "2001:db8::/32 (prefix length must be 0..32 for IPv4), got \"10.0.0.0/33\""},
+    {"{\"limits\": {\"allowed_targets\": [\"198.18.0.0/15\", \"198.18.0.0/33\"]}}", -EINVAL,
+     "t.json:1:50: limits.allowed_targets[1]: expected a CIDR such as 198.18.0.0/15 or "
+     "2001:db8::/32 (prefix length must be 0..32 for IPv4), got \"198.18.0.0/33\""},
     {"{\"limits\": {\"allowed_targets\": [\"2001:db8::/129\"]}}", -EINVAL,
-     "t.json:1:33: limits.allowed_targets[0]: expected a CIDR such as 10.0.0.0/8 or "
+     "t.json:1:33: limits.allowed_targets[0]: expected a CIDR such as 198.18.0.0/15 or "
      "2001:db8::/32 (prefix length must be 0..128 for IPv6), got \"2001:db8::/129\""},
-    {"{\"limits\": {\"allowed_targets\": [\"10.0.0.300/8\"]}}", -EINVAL,
-     "t.json:1:33: limits.allowed_targets[0]: expected a CIDR such as 10.0.0.0/8 or "
-     "2001:db8::/32 (not an IPv4 or IPv6 address), got \"10.0.0.300/8\""},
-    {"{\"limits\": {\"allowed_targets\": [\"10.1.2.3/8\"]}}", -EINVAL,
-     "t.json:1:33: limits.allowed_targets[0]: expected a CIDR such as 10.0.0.0/8 or "
-     "2001:db8::/32 (host bits are set; the network is 10.0.0.0/8), got \"10.1.2.3/8\""},
-    {"{\"limits\": {\"allowed_targets\": [\"10.0.0.0/x\"]}}", -EINVAL,
-     "t.json:1:33: limits.allowed_targets[0]: expected a CIDR such as 10.0.0.0/8 or "
-     "2001:db8::/32 (the prefix length is not a number), got \"10.0.0.0/x\""},
+    {"{\"limits\": {\"allowed_targets\": [\"198.18.0.300/15\"]}}", -EINVAL,
+     "t.json:1:33: limits.allowed_targets[0]: expected a CIDR such as 198.18.0.0/15 or "
+     "2001:db8::/32 (not an IPv4 or IPv6 address), got \"198.18.0.300/15\""},
+    {"{\"limits\": {\"allowed_targets\": [\"198.19.2.3/15\"]}}", -EINVAL,
+     "t.json:1:33: limits.allowed_targets[0]: expected a CIDR such as 198.18.0.0/15 or "
+     "2001:db8::/32 (host bits are set; the network is 198.18.0.0/15), got \"198.19.2.3/15\""},
+    {"{\"limits\": {\"allowed_targets\": [\"198.18.0.0/x\"]}}", -EINVAL,
+     "t.json:1:33: limits.allowed_targets[0]: expected a CIDR such as 198.18.0.0/15 or "
+     "2001:db8::/32 (the prefix length is not a number), got \"198.18.0.0/x\""},
     {"{\"limits\": {\"allowed_targets\": [\"-bad.example.com\"]}}", -EINVAL,
      "t.json:1:33: limits.allowed_targets[0]: expected a host name such as probe.example.com "
      "or *.example.com (label starts or ends with '-'), got \"-bad.example.com\""},
@@ -434,7 +434,7 @@ static void test_limits_and_web(void)
     REQUIRE((f = fopen(path, "w")) != NULL);
     fclose(f);
     snprintf(doc, sizeof(doc), "%s",
-             "{\"limits\": {\"allowed_targets\": [\"10.0.0.0/8\", \"2001:db8::/32\", "
+             "{\"limits\": {\"allowed_targets\": [\"198.18.0.0/15\", \"2001:db8::/32\", "
              "\"192.0.2.1\", \"Probe.Example.COM.\", \"*.lab.example.net\"],\n"
              "  \"max_echoes_per_probe\": 10, \"max_concurrent_probes\": 20,\n"
              "  \"max_targets_per_scrape\": 30},\n"
@@ -454,7 +454,7 @@ static void test_limits_and_web(void)
     const struct config_limits *l = config_limits(cfg);
     const struct config_web *w = config_web(cfg);
     REQUIRE(l->n_allowed_cidrs == 3 && l->n_allowed_names == 2);
-    CHECK_EQ(l->allowed_cidrs[0].prefix_len, 8);
+    CHECK_EQ(l->allowed_cidrs[0].prefix_len, 15);
     CHECK_EQ(l->allowed_cidrs[1].addr.family, 6);
     CHECK_EQ(l->allowed_cidrs[1].prefix_len, 32);
     CHECK_EQ(l->allowed_cidrs[2].prefix_len, 32);
