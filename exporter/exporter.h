@@ -39,6 +39,17 @@ struct target_state {
     int ip_version;
 };
 
+/* A finished /probe, for the landing page. */
+struct probe_record {
+    char target[256];
+    char module[64];
+    bool success;
+    double duration;
+    double when; /* CLOCK_REALTIME seconds */
+};
+
+#define PROBE_HISTORY 16
+
 struct resolver;
 
 struct exporter {
@@ -61,6 +72,8 @@ struct exporter {
     pthread_mutex_t lock; /* what follows */
     struct module_counter modules[64];
     size_t n_modules;
+    struct probe_record history[PROBE_HISTORY]; /* a ring, newest at history_next - 1 */
+    size_t history_next, history_len;
     const struct config *targets_cfg; /* the configuration target_states belongs to */
     struct config *targets_ref;
     struct target_state *targets;
@@ -73,8 +86,9 @@ extern const int http_counted_codes[HTTP_CODES_COUNTED];
 /* Counts one answered HTTP request. Thread-safe. */
 void exporter_count_http(struct exporter *x, int code);
 
-/* Counts a finished probe of a module. Thread-safe. */
-void exporter_count_probe(struct exporter *x, const char *module, bool success);
+/* Counts a finished /probe and remembers it for the landing page. Thread-safe. */
+void exporter_count_probe(struct exporter *x, const char *module, const char *target, bool success,
+                          double duration);
 
 /* ---------------------------------------------------------------------------------------
  * Name resolution off the HTTP thread: a small pool of threads running getaddrinfo.

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 const int http_counted_codes[HTTP_CODES_COUNTED] = {0, 200, 400, 403, 404, 405, 500, 503, 401};
@@ -27,8 +28,13 @@ void exporter_count_http(struct exporter *x, int code)
     atomic_fetch_add(&x->http_requests[slot], 1);
 }
 
-void exporter_count_probe(struct exporter *x, const char *module, bool success)
+void exporter_count_probe(struct exporter *x, const char *module, const char *target, bool success,
+                          double duration)
 {
+    struct probe_record *rec;
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&x->lock);
     for (size_t i = 0; i <= x->n_modules && i < 64; i++) {
         struct module_counter *m = &x->modules[i];
@@ -44,6 +50,15 @@ void exporter_count_probe(struct exporter *x, const char *module, bool success)
             m->failure++;
         break;
     }
+    rec = &x->history[x->history_next];
+    snprintf(rec->target, sizeof(rec->target), "%s", target);
+    snprintf(rec->module, sizeof(rec->module), "%s", module);
+    rec->success = success;
+    rec->duration = duration;
+    rec->when = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    x->history_next = (x->history_next + 1) % PROBE_HISTORY;
+    if (x->history_len < PROBE_HISTORY)
+        x->history_len++;
     pthread_mutex_unlock(&x->lock);
 }
 

@@ -91,9 +91,11 @@ static bool valid_target(const char *t)
 
     if (n == 0 || n > MAX_TARGET_LEN)
         return false;
+    /* Host names (letters, digits, '.', '-', '_') and IP literals (':', '%' for a zone). */
     for (const char *p = t; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c <= ' ' || c >= 0x7f || c == '/' || c == '\\' || c == '?' || c == '#' || c == '@')
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == ':' || c == '%'))
             return false;
     }
     return true;
@@ -229,7 +231,8 @@ static void finish(struct probe *p)
 {
     p->end_ns = icmp_now_ns();
     if (!p->is_static)
-        exporter_count_probe(p->x, p->module->name, probe_success(p));
+        exporter_count_probe(p->x, p->module->name, p->target, probe_success(p),
+                             (double)(p->end_ns - p->start_ns) / 1e9);
     p->done(p, p->done_arg);
 }
 

@@ -335,12 +335,48 @@ static enum MHD_Result finish_request(struct request *rq)
  * The small endpoints.
  */
 
+/* Appends s with the HTML specials escaped. */
+static void put_html(struct prom_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            prom_buf_append_str(b, "&lt;");
+            break;
+        case '>':
+            prom_buf_append_str(b, "&gt;");
+            break;
+        case '&':
+            prom_buf_append_str(b, "&amp;");
+            break;
+        case '"':
+            prom_buf_append_str(b, "&quot;");
+            break;
+        default:
+            prom_buf_append(b, s, 1);
+        }
+    }
+}
+
+/* Appends s percent-encoded for a query string (then HTML-safe as well). */
+static void put_query(struct prom_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~' || c == ':')
+            prom_buf_append(b, s, 1);
+        else
+            prom_buf_printf(b, "%%%02X", c);
+    }
+}
+
 static enum MHD_Result landing(struct exporter *x, struct MHD_Connection *conn)
 {
     struct prom_buf b;
     enum MHD_Result rc;
 
-    prom_buf_init(&b, 1 << 16);
+    prom_buf_init(&b, 1 << 20);
     prom_buf_printf(
         &b,
         "<!DOCTYPE html>\n<html><head><title>icmp_exporter</title></head><body>\n"
@@ -348,11 +384,32 @@ static enum MHD_Result landing(struct exporter *x, struct MHD_Connection *conn)
         "<ul>\n<li><a href=\"/metrics\">Metrics</a></li>\n"
         "<li><a href=\"/probe?target=127.0.0.1&amp;module=icmp&amp;debug=true\">Debug probe of "
         "127.0.0.1</a></li>\n<li><a href=\"/config\">Configuration</a></li>\n"
-        "<li><a href=\"/-/healthy\">Health</a></li>\n</ul>\n</body></html>\n",
+        "<li><a href=\"/-/healthy\">Health</a></li>\n</ul>\n<h2>Recent probes</h2>\n"
+        "<table border=\"1\"><tr><th>Module</th><th>Target</th><th>Result</th>"
+        "<th>Duration</th><th>Debug</th></tr>\n",
         ICMPX_VERSION, icmp_socket_mode_name(icmp_engine_mode(x->engine, AF_INET)),
         icmp_socket_mode_name(icmp_engine_mode(x->engine, AF_INET6)));
-    rc = respond(x, conn, MHD_HTTP_OK, "text/html; charset=utf-8", prom_buf_data(&b),
-                 prom_buf_len(&b), false, NULL, NULL);
+    pthread_mutex_lock(&x->lock);
+    for (size_t i = 0; i < x->history_len; i++) {
+        const struct probe_record *r =
+            &x->history[(x->history_next + PROBE_HISTORY - 1 - i) % PROBE_HISTORY];
+        prom_buf_append_str(&b, "<tr><td>");
+        put_html(&b, r->module);
+        prom_buf_append_str(&b, "</td><td>");
+        put_html(&b, r->target);
+        prom_buf_printf(&b, "</td><td>%s</td><td>%.6fs</td><td><a href=\"/probe?target=",
+                        r->success ? "Success" : "<strong>Failure</strong>", r->duration);
+        put_query(&b, r->target);
+        prom_buf_append_str(&b, "&amp;module=");
+        put_query(&b, r->module);
+        prom_buf_append_str(&b, "&amp;debug=true\">Logs</a></td></tr>\n");
+    }
+    pthread_mutex_unlock(&x->lock);
+    prom_buf_append_str(&b, "</table>\n</body></html>\n");
+    rc = prom_buf_error(&b) == 0
+             ? respond(x, conn, MHD_HTTP_OK, "text/html; charset=utf-8", prom_buf_data(&b),
+                       prom_buf_len(&b), false, NULL, NULL)
+             : respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "rendering failed");
     prom_buf_cleanup(&b);
     return rc;
 }
