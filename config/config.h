@@ -177,6 +177,13 @@ void config_slot_free(struct config_slot *slot);
 struct config *config_slot_get(struct config_slot *slot);
 int config_slot_reload(struct config_slot *slot, const char *path, char *err, size_t errlen);
 
+/*
+ * Installs a configuration the caller loaded (and checked further) itself, taking over
+ * its reference, and records a successful reload; FRESH NULL records a failed one and
+ * keeps the current configuration. Thread-safe.
+ */
+void config_slot_swap(struct config_slot *slot, struct config *fresh);
+
 /* Reload bookkeeping, as blackbox_exporter exports it. */
 struct config_reload_status {
     bool last_success;           /* did the last load succeed */

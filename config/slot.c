@@ -69,14 +69,12 @@ struct config *config_slot_get(struct config_slot *slot)
     return cfg;
 }
 
-int config_slot_reload(struct config_slot *slot, const char *path, char *err, size_t errlen)
+void config_slot_swap(struct config_slot *slot, struct config *fresh)
 {
-    struct config *fresh = NULL, *old = NULL;
-    int rc = path != NULL ? config_load_file(path, &fresh, err, errlen)
-                          : config_load_default(&fresh, err, errlen);
+    struct config *old = NULL;
 
     pthread_mutex_lock(&slot->lock);
-    if (rc == 0) {
+    if (fresh != NULL) {
         old = slot->current;
         slot->current = fresh;
         slot->status.last_success = true;
@@ -88,6 +86,15 @@ int config_slot_reload(struct config_slot *slot, const char *path, char *err, si
     }
     pthread_mutex_unlock(&slot->lock);
     config_unref(old); /* outside the lock: it may free a whole configuration */
+}
+
+int config_slot_reload(struct config_slot *slot, const char *path, char *err, size_t errlen)
+{
+    struct config *fresh = NULL;
+    int rc = path != NULL ? config_load_file(path, &fresh, err, errlen)
+                          : config_load_default(&fresh, err, errlen);
+
+    config_slot_swap(slot, rc == 0 ? fresh : NULL);
     return rc;
 }
 

@@ -83,6 +83,18 @@ struct exporter {
 /* The status codes counted, in the order of http_requests[] (0 = any other). */
 extern const int http_counted_codes[HTTP_CODES_COUNTED];
 
+/*
+ * Reloads the configuration from x->config_path, refusing (like an invalid file) one that
+ * asks for what this build cannot enforce. Returns 0 or -errno with the reason in err.
+ */
+int exporter_reload(struct exporter *x, char *err, size_t errlen);
+
+/*
+ * Whether cfg asks for TLS or basic auth, which this build does not implement yet: it
+ * refuses such a configuration rather than serve unprotected. Reason in err.
+ */
+bool exporter_unsupported(const struct config *cfg, char *err, size_t errlen);
+
 /* Counts one answered HTTP request. Thread-safe. */
 void exporter_count_http(struct exporter *x, int code);
 

@@ -180,6 +180,11 @@ static int serve(struct options *o, struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (exporter_unsupported(cfg, err, sizeof(err))) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "cannot serve this configuration", "err", err, NULL);
+        config_unref(cfg);
+        goto out;
+    }
     x.configs = config_slot_new(cfg);
     if (x.configs == NULL) {
         log_write(&x.log, LOG_LEVEL_ERROR, "out of memory", NULL);
@@ -218,7 +223,7 @@ static int serve(struct options *o, struct config *cfg)
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            rc = config_slot_reload(x.configs, x.config_path, err, sizeof(err));
+            rc = exporter_reload(&x, err, sizeof(err));
             if (rc == 0)
                 log_write(&x.log, LOG_LEVEL_INFO, "configuration reloaded", NULL);
             else

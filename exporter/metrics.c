@@ -17,6 +17,34 @@
 
 const int http_counted_codes[HTTP_CODES_COUNTED] = {0, 200, 400, 403, 404, 405, 500, 503, 401};
 
+bool exporter_unsupported(const struct config *cfg, char *err, size_t errlen)
+{
+    const struct config_web *web = config_web(cfg);
+
+    if (web->tls_cert_file == NULL && web->n_users == 0)
+        return false;
+    snprintf(err, errlen,
+             "web.%s is not implemented in this version; refusing to serve without the "
+             "protection the configuration asks for",
+             web->tls_cert_file != NULL ? "tls_server_config" : "basic_auth_users");
+    return true;
+}
+
+int exporter_reload(struct exporter *x, char *err, size_t errlen)
+{
+    struct config *cfg = NULL;
+    int rc = x->config_path != NULL ? config_load_file(x->config_path, &cfg, err, errlen)
+                                    : config_load_default(&cfg, err, errlen);
+
+    if (rc == 0 && exporter_unsupported(cfg, err, errlen)) {
+        config_unref(cfg);
+        cfg = NULL;
+        rc = -ENOTSUP;
+    }
+    config_slot_swap(x->configs, cfg);
+    return rc;
+}
+
 void exporter_count_http(struct exporter *x, int code)
 {
     size_t slot = 0;

@@ -389,15 +389,14 @@ static void collect(const struct probe *p, struct rtt_stats *s)
     }
 }
 
-/* FNV-1a, 32 bits, over the address text: blackbox's probe_ip_addr_hash. */
+/* FNV-1a, 32 bits, over the address bytes (4 or 16): blackbox's probe_ip_addr_hash. */
 static double addr_hash(const struct icmp_addr *a)
 {
-    char text[INET6_ADDRSTRLEN];
+    size_t n = a->family == AF_INET ? 4 : 16;
     uint32_t h = 2166136261u;
 
-    icmp_addr_format(a, text, sizeof(text));
-    for (const char *c = text; *c; c++) {
-        h ^= (uint8_t)*c;
+    for (size_t i = 0; i < n; i++) {
+        h ^= a->bytes[i];
         h *= 16777619u;
     }
     return (double)h;

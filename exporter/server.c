@@ -417,7 +417,7 @@ static enum MHD_Result landing(struct exporter *x, struct MHD_Connection *conn)
 static enum MHD_Result reload(struct exporter *x, struct MHD_Connection *conn)
 {
     char err[RELOAD_ERRLEN];
-    int rc = config_slot_reload(x->configs, x->config_path, err, sizeof(err));
+    int rc = exporter_reload(x, err, sizeof(err));
 
     if (rc != 0) {
         log_write(&x->log, LOG_LEVEL_ERROR, "configuration reload failed", "err", err, NULL);

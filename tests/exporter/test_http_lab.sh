@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# The real icmp_exporter binary, over HTTP on the lab client's loopback, probing every kind of
+# lab host (tests/netlab/README.md) with its expected result: the 20 ms host (RTT within
+# 1 ms), the lossy host (loss = what the responder logged as dropped), duplicates, TTL 1 to the
+# far host (time exceeded), the router's unreachables (decoded, fast), the blackhole (timeout),
+# late replies, corrupt and foreign replies, an unresolvable name, allowed_targets (403), and
+# the static targets of /metrics against lab hosts. Only loopback and NETLAB_* addresses.
+# Usage (inside a lab): netlab.sh run -- test_http_lab.sh ICMP_EXPORTER
+# Variables come from test_http.sh (sourced) and netlab.sh (NETLAB_*); '...' are literal.
+# shellcheck disable=SC2154,SC2153,SC2034,SC2016
+set -uo pipefail
+bin=${1:?usage: netlab.sh run -- test_http_lab.sh ICMP_EXPORTER}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The helpers (start_exporter, req, want_*, mval, check...) and the cleanup trap.
+ICMPX_HTTP_LIB_ONLY=1
+# shellcheck source=test_http.sh
+. "$here/test_http.sh" "$bin"
+
+if [ -z "${NETLAB_V4_DELAY:-}" ] || [ -z "${NETLAB_RESPONDER_LOG:-}" ]; then
+    echo "FAIL - no NETLAB_* variables: run me with tests/netlab/netlab.sh run -- $0 ICMP_EXPORTER" >&2
+    exit 1
+fi
+want_mode=$(expected_mode)
+
+# ---------------------------------------------------------------------------------------
+# L: every lab host allowed; static targets on lab hosts.
+cat >"$tmp/cfg_l.json" <<EOF
+{
+  "modules": {
+    "icmp": { "timeout": "5s", "icmp": { "preferred_ip_protocol": "ip4" } },
+    "ttl1": { "timeout": "2s", "icmp": { "preferred_ip_protocol": "ip4", "ttl": 1 } },
+    "short": { "timeout": "1s", "icmp": { "preferred_ip_protocol": "ip4" } }
+  },
+  "targets": [
+    { "target": "$NETLAB_V4_DELAY", "labels": { "host": "delay" } },
+    { "target": "$NETLAB_V6_DELAY", "labels": { "host": "delay6" } },
+    { "target": "$NETLAB_V4_UNREACH_HOST", "labels": { "host": "unreach" } }
+  ]
+}
+EOF
+if ! start_exporter L "127.0.0.1" --config.file="$tmp/cfg_l.json"; then
+    check "exporter L serves in the lab" false
+    check_done
+fi
+l=$L_url
+
+# probe ID QUERY: GET /probe?QUERY on L.
+probe() { req "$1" "$l/probe?$2"; }
+
+# The 20 ms host, both families: 5 echoes 50 ms apart, RTT within 1 ms of 20 ms.
+for fam in 4 6; do
+    v=NETLAB_V${fam}_DELAY
+    id=d$fam
+    probe "$id" "target=${!v}&count=5&interval=50ms"
+    check "delay host ${!v} count=5 interval=50ms: 200" want_code "$id" 200
+    check "  probe_success 1" want_metric "$id" eq 1 probe_success
+    check "  probe_ip_protocol $fam" want_metric "$id" eq $fam probe_ip_protocol
+    check "  probe_icmp_echoes_sent 5" want_metric "$id" eq 5 probe_icmp_echoes_sent
+    check "  probe_icmp_echoes_received 5" want_metric "$id" eq 5 probe_icmp_echoes_received
+    check "  probe_icmp_loss_ratio 0" want_metric "$id" eq 0 probe_icmp_loss_ratio
+    check "  probe_icmp_rtt_avg_seconds = 0.020 ± 0.001" want_metric "$id" near 0.020:0.001 probe_icmp_rtt_avg_seconds
+    check "  probe_icmp_rtt_min_seconds = 0.020 ± 0.001" want_metric "$id" near 0.020:0.001 probe_icmp_rtt_min_seconds
+    check "  probe_icmp_rtt_max_seconds = 0.020 ± 0.002" want_metric "$id" near 0.020:0.002 probe_icmp_rtt_max_seconds
+    check "  probe_icmp_rtt_stddev_seconds < 0.001" want_metric "$id" between 0:0.001 probe_icmp_rtt_stddev_seconds
+    check "  histogram: le=0.01 0" want_metric "$id" eq 0 probe_icmp_rtt_seconds_bucket le=0.01
+    check "  histogram: le=0.025 5" want_metric "$id" eq 5 probe_icmp_rtt_seconds_bucket le=0.025
+    check "  histogram: _sum = 0.1 ± 0.005" want_metric "$id" near 0.1:0.005 probe_icmp_rtt_seconds_sum
+    check "  probe_icmp_replies{status=success} 5" want_metric "$id" eq 5 probe_icmp_replies status=success
+    check "  probe_icmp_reply_hop_limit 64" want_metric "$id" eq 64 probe_icmp_reply_hop_limit
+    check "  probe_duration_seconds in 0.22..1" want_metric "$id" between 0.22:1 probe_duration_seconds
+    check "  promtool clean" promtool_clean "$id"
+done
+
+# The lossy host: 50 echoes; what was lost is exactly what the responder logged as dropped.
+before=$(wc -l <"$NETLAB_RESPONDER_LOG")
+probe loss "target=$NETLAB_V4_LOSS&count=50&interval=10ms&timeout=1s"
+drops=$(tail -n +"$((before + 1))" "$NETLAB_RESPONDER_LOG" | grep ' ev=drop ' |
+    grep -c " dst=$NETLAB_V4_LOSS ")
+check "loss host count=50 interval=10ms timeout=1s: 200" want_code loss 200
+check "  probe_icmp_echoes_sent 50" want_metric loss eq 50 probe_icmp_echoes_sent
+check "  probe_icmp_echoes_received = 50 - $drops dropped (responder log)" \
+    want_metric loss eq $((50 - drops)) probe_icmp_echoes_received
+check "  probe_icmp_loss_ratio = $drops/50" \
+    want_metric loss near "$(awk -v d="$drops" 'BEGIN { print d / 50 }'):0.0001" probe_icmp_loss_ratio
+check "  probe_icmp_loss_ratio about 0.3 (0.1..0.5)" want_metric loss between 0.1:0.5 probe_icmp_loss_ratio
+check "  probe_icmp_replies{status=timed_out} $drops" want_metric loss eq "$drops" probe_icmp_replies status=timed_out
+check "  probe_icmp_replies{status=success} $((50 - drops))" \
+    want_metric loss eq $((50 - drops)) probe_icmp_replies status=success
+check "  probe_success 1 (some replies)" want_metric loss eq 1 probe_success
+check "  probe_icmp_rtt_avg_seconds = 0.005 ± 0.001" want_metric loss near 0.005:0.001 probe_icmp_rtt_avg_seconds
+
+# Duplicates: each reply comes 3 times.
+before=$(wc -l <"$NETLAB_RESPONDER_LOG")
+probe dup "target=$NETLAB_V4_DUP&count=3&interval=50ms"
+sleep 0.05
+dups=$(tail -n +"$((before + 1))" "$NETLAB_RESPONDER_LOG" | grep ' ev=dup ' | grep -c " dst=$NETLAB_V4_DUP ")
+check "dup host count=3: probe_icmp_duplicates >= 1" want_metric dup ge 1 probe_icmp_duplicates
+check "  probe_icmp_duplicates <= $dups (copies the responder sent)" want_metric dup le "$dups" probe_icmp_duplicates
+check "  probe_icmp_echoes_received 3 (duplicates are not replies)" want_metric dup eq 3 probe_icmp_echoes_received
+check "  probe_icmp_replies{status=success} 3" want_metric dup eq 3 probe_icmp_replies status=success
+check "  probe_icmp_loss_ratio 0" want_metric dup eq 0 probe_icmp_loss_ratio
+
+# TTL 1 to the far host: time exceeded from the router, at once.
+for fam in 4 6; do
+    v=NETLAB_V${fam}_FAR
+    id=ttl$fam
+    probe "$id" "target=${!v}&module=ttl1"
+    check "far host ${!v} with module ttl1 (ttl 1): 200" want_code "$id" 200
+    check "  probe_icmp_replies{status=ttl_expired_transit} 1" \
+        want_metric "$id" eq 1 probe_icmp_replies status=ttl_expired_transit
+    check "  probe_success 0" want_metric "$id" eq 0 probe_success
+    check "  fast: probe_duration_seconds < 0.5" want_metric "$id" lt 0.5 probe_duration_seconds
+done
+probe far "target=$NETLAB_V4_FAR"
+check "far host with the default ttl 64: probe_success 1, reply hop limit 63" \
+    want_metric far eq 63 probe_icmp_reply_hop_limit
+
+# The router's unreachables: decoded, in well under the 5 s timeout.
+for row in UNREACH_HOST:4:dest_host_unreachable UNREACH_NET:4:dest_net_unreachable \
+    UNREACH_ARP:4:dest_host_unreachable UNREACH_ROUTE:6:dest_net_unreachable \
+    NO_ROUTE:6:dest_net_unreachable UNREACH_ND:6:dest_host_unreachable; do
+    IFS=: read -r name fam status <<<"$row"
+    v=NETLAB_V${fam}_$name
+    id=u_$name
+    probe "$id" "target=${!v}"
+    check "$name ${!v}: 200" want_code "$id" 200
+    check "  probe_icmp_replies{status=$status} 1" want_metric "$id" eq 1 probe_icmp_replies status="$status"
+    check "  probe_success 0" want_metric "$id" eq 0 probe_success
+    check "  probe_icmp_echoes_received 0" want_metric "$id" eq 0 probe_icmp_echoes_received
+    check "  fast: probe_duration_seconds < 1 (timeout 5)" want_metric "$id" lt 1 probe_duration_seconds
+done
+
+# In parallel: the blackholes (1 s timeout), the late host, corrupt and foreign replies.
+bg=()
+probe bh4 "target=$NETLAB_V4_BLACKHOLE&module=short" &
+bg+=($!)
+probe bh6 "target=$NETLAB_V6_BLACKHOLE&timeout=1s" &
+bg+=($!)
+probe late "target=$NETLAB_V4_LATE&timeout=1s" &
+bg+=($!)
+probe corrupt "target=$NETLAB_V4_CORRUPT&timeout=500ms" &
+bg+=($!)
+probe wrongid "target=$NETLAB_V6_WRONGID&timeout=500ms" &
+bg+=($!)
+wait "${bg[@]}"
+for id in bh4 bh6; do
+    check "blackhole ($id), timeout 1s: 200" want_code "$id" 200
+    check "  probe_success 0" want_metric "$id" eq 0 probe_success
+    check "  probe_icmp_replies{status=timed_out} 1" want_metric "$id" eq 1 probe_icmp_replies status=timed_out
+    check "  probe_timeout_seconds 1" want_metric "$id" eq 1 probe_timeout_seconds
+    check "  probe_duration_seconds ≈ timeout (0.95..1.5)" want_metric "$id" between 0.95:1.5 probe_duration_seconds
+    check "  probe_icmp_loss_ratio 1" want_metric "$id" eq 1 probe_icmp_loss_ratio
+    for n in probe_icmp_rtt_min_seconds probe_icmp_rtt_avg_seconds probe_icmp_rtt_max_seconds \
+        probe_icmp_rtt_stddev_seconds probe_icmp_reply_hop_limit; do
+        check "  no $n without a reply" want_metric "$id" absent 0 $n
+    done
+    check "  promtool clean" promtool_clean "$id"
+done
+check "late host, timeout 1s: probe_success 0, timed_out" want_metric late eq 1 probe_icmp_replies status=timed_out
+for id in corrupt wrongid; do
+    check "$id replies are no success: probe_success 0" want_metric "$id" eq 0 probe_success
+    check "  probe_icmp_echoes_received 0" want_metric "$id" eq 0 probe_icmp_echoes_received
+done
+# The late reply (2 s after its request) is counted once it arrives.
+late=""
+for _ in $(seq 30); do
+    req lm "$l/metrics"
+    late=$(mval "$tmp/lm.plain" icmp_exporter_late_replies_total)
+    awk -v v="$late" 'BEGIN { exit !(v + 0 >= 1) }' && break
+    sleep 0.1
+done
+check_detail="icmp_exporter_late_replies_total = '$late' (polled 3 s after the late host's probe)"
+check "the late reply shows in icmp_exporter_late_replies_total" awk -v v="$late" 'BEGIN { exit !(v + 0 >= 1) }'
+check "  icmp_exporter_duplicates_total >= 1 (the dup host)" want_metric lm ge 1 icmp_exporter_duplicates_total
+check "  icmp_exporter_replies_total{status=ttl_expired_transit} >= 2" \
+    want_metric lm ge 2 icmp_exporter_replies_total status=ttl_expired_transit
+check "  icmp_exporter_replies_total{status=dest_net_unreachable} >= 3" \
+    want_metric lm ge 3 icmp_exporter_replies_total status=dest_net_unreachable
+
+# A name that cannot resolve; no DNS query can leave the lab (no route out).
+norute=1
+while read -r ns; do
+    ip route get "$ns" >/dev/null 2>&1 && norute=""
+done < <(awk '$1 == "nameserver" { print $2 }' /etc/resolv.conf)
+check_detail="a nameserver of /etc/resolv.conf is routable from the lab client: $(grep nameserver /etc/resolv.conf | tr '\n' ' ')"
+check "no route to any nameserver from the lab (precondition)" [ -n "$norute" ]
+if [ -n "$norute" ]; then
+    probe nx "target=no-such-host.invalid"
+    check "target no-such-host.invalid: 200" want_code nx 200
+    check "  probe_success 0" want_metric nx eq 0 probe_success
+    check "  probe_icmp_echoes_sent absent or 0" bash -c "! grep -qE '^probe_icmp_echoes_sent [1-9]' '$tmp/nx.plain'"
+fi
+
+# /metrics: static lab targets, cumulative across scrapes.
+req lm1 "$l/metrics"
+req lm2 "$l/metrics"
+dl=(target="$NETLAB_V4_DELAY" module=icmp ip="$NETLAB_V4_DELAY" ip_version=4 host=delay)
+dl6=(target="$NETLAB_V6_DELAY" module=icmp ip="$NETLAB_V6_DELAY" ip_version=6 host=delay6)
+ul=(target="$NETLAB_V4_UNREACH_HOST" module=icmp host=unreach)
+check "/metrics: 200, promtool clean" promtool_clean lm1
+check "  icmp_target_success{delay} 1" want_metric lm1 eq 1 icmp_target_success "${dl[@]}"
+check "  icmp_target_success{delay6} 1" want_metric lm1 eq 1 icmp_target_success "${dl6[@]}"
+check "  icmp_target_success{unreach} 0" want_metric lm1 eq 0 icmp_target_success "${ul[@]}"
+check "  icmp_target_reply_hop_limit{delay} 64" want_metric lm1 eq 64 icmp_target_reply_hop_limit "${dl[@]}"
+check "  icmp_target_loss_ratio{delay} 0" want_metric lm1 eq 0 icmp_target_loss_ratio "${dl[@]}"
+check "  icmp_target_loss_ratio{unreach} 1" want_metric lm1 eq 1 icmp_target_loss_ratio "${ul[@]}"
+delta() { # DELTA NAME LABELS...: lm2 - lm1 == DELTA
+    local d=$1
+    shift
+    A=$(mval "$tmp/lm1.plain" "$@") B=$(mval "$tmp/lm2.plain" "$@") C=$d \
+        num_ok "$* from one /metrics scrape to the next" 'b - a == c'
+}
+check "  icmp_target_rtt_seconds_count{delay} +1 per scrape" delta 1 icmp_target_rtt_seconds_count "${dl[@]}"
+check "  icmp_target_rtt_seconds_bucket{delay,le=0.025} +1" delta 1 icmp_target_rtt_seconds_bucket "${dl[@]}" le=0.025
+check "  icmp_target_rtt_seconds_bucket{delay,le=0.01} +0" delta 0 icmp_target_rtt_seconds_bucket "${dl[@]}" le=0.01
+check "  icmp_target_rtt_seconds_sum{delay} +0.020 ± 0.001" bash -c '
+    a=$1 b=$2; awk -v a="$a" -v b="$b" "BEGIN { d = b - a; exit !(d > 0.019 && d < 0.021) }"' _ \
+    "$(mval "$tmp/lm1.plain" icmp_target_rtt_seconds_sum "${dl[@]}")" \
+    "$(mval "$tmp/lm2.plain" icmp_target_rtt_seconds_sum "${dl[@]}")"
+check "  icmp_target_echoes_sent_total{delay6} +1" delta 1 icmp_target_echoes_sent_total "${dl6[@]}"
+check "  icmp_target_replies_total{unreach,dest_host_unreachable} +1" \
+    delta 1 icmp_target_replies_total "${ul[@]}" status=dest_host_unreachable
+for fam in ipv4 ipv6; do
+    check "  icmp_exporter_socket_mode{family=$fam,mode=$want_mode} 1" \
+        want_metric lm1 eq 1 icmp_exporter_socket_mode family=$fam mode="$want_mode"
+done
+
+# ---------------------------------------------------------------------------------------
+# W: allowed_targets = the anyip ranges only; the delay host's range is refused.
+cat >"$tmp/cfg_w.json" <<EOF
+{
+  "modules": { "icmp": { "timeout": "2s" } },
+  "targets": [],
+  "limits": { "allowed_targets": ["$NETLAB_V4_ANYIP_NET", "$NETLAB_V6_ANYIP_NET"] }
+}
+EOF
+if start_exporter W "127.0.0.1" --config.file="$tmp/cfg_w.json"; then
+    any4=${NETLAB_V4_ANYIP_NET%.*/*}.77
+    any6=${NETLAB_V6_ANYIP_NET%/*}77
+    for t in "$NETLAB_V4_DELAY" "$NETLAB_V6_DELAY" "$NETLAB_V4_FAR"; do
+        req w "$W_url/probe?target=$t"
+        check "allowed_targets = anyip only: $t -> 403" want_code w 403
+    done
+    before=$(wc -l <"$NETLAB_RESPONDER_LOG")
+    for t in "$any4" "$any6"; do
+        req w "$W_url/probe?target=$t"
+        check "allowed_targets = anyip only: $t -> 200, probe_success 1" want_metric w eq 1 probe_success
+    done
+    sleep 0.05
+    n=$(tail -n +"$((before + 1))" "$NETLAB_RESPONDER_LOG" | grep -cE " dst=($NETLAB_V4_DELAY|$NETLAB_V6_DELAY) ")
+    check_detail="the responder logged $n packets to the delay host after the refusals"
+    check "  the refused delay host got no packet" [ "$n" = 0 ]
+    check "W is alive" alive W
+    stop_exporter W TERM 2
+    check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail: $(tail -5 "$tmp/W.log")"
+    check "W: SIGTERM -> exit 0 within 2 s" [ "$stop_rc" = 0 ]
+else
+    check "exporter W (allowed_targets) serves" false
+fi
+
+check "L is alive at the end" alive L
+check_detail="L's stderr:
+$(grep -vE 'level=(debug|info)' "$tmp/L.log" | head -20)"
+check "L logged no sanitizer report" bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/L.log'"
+stop_exporter L TERM 2
+check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail:
+$(tail -15 "$tmp/L.log")"
+check "L: SIGTERM -> exit 0 within 2 s" [ "$stop_rc" = 0 ]
+check_detail=""
+check_done
