@@ -42,6 +42,20 @@ void prom_buf_init(struct prom_buf *b, size_t max_bytes)
     b->err = 0;
 }
 
+char *prom_buf_release(struct prom_buf *b, size_t *len)
+{
+    char *data = b->data;
+
+    *len = b->len;
+    if (b->err != 0 || data == NULL) {
+        prom_buf_cleanup(b);
+        *len = 0;
+        return NULL;
+    }
+    prom_buf_init(b, b->max);
+    return data;
+}
+
 void prom_buf_cleanup(struct prom_buf *b)
 {
     if (b == NULL)

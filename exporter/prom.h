@@ -31,6 +31,12 @@ struct prom_buf {
 void prom_buf_init(struct prom_buf *b, size_t max_bytes);
 /* Frees the memory; the buffer is then as after prom_buf_init(b, same max). NULL is fine. */
 void prom_buf_cleanup(struct prom_buf *b);
+/*
+ * Hands the content over: returns the malloc'd, NUL-terminated bytes (the caller frees
+ * them) and sets *len, leaving the buffer empty. NULL when the buffer failed or is empty.
+ */
+char *prom_buf_release(struct prom_buf *b, size_t *len);
+
 /* Empties the buffer and clears its sticky error, keeping the allocation for reuse. */
 void prom_buf_reset(struct prom_buf *b);
 

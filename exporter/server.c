@@ -30,7 +30,15 @@
 #define ERR_LEN       512
 #define RELOAD_ERRLEN 1024
 
-enum request_kind { REQ_PROBE, REQ_METRICS, REQ_RELOAD };
+enum request_kind { REQ_PROBE, REQ_METRICS };
+
+/* What a static target's probe calls back with: its request and its index. */
+struct request;
+
+struct target_call {
+    struct request *rq;
+    size_t index;
+};
 
 struct request {
     struct exporter *x;
@@ -38,9 +46,10 @@ struct request {
     enum request_kind kind;
     enum prom_format format;
     bool gzip;
-    struct probe *probe;    /* REQ_PROBE */
-    struct config *cfg;     /* REQ_METRICS: the configuration of its targets */
-    struct probe **targets; /* REQ_METRICS */
+    struct probe *probe;       /* REQ_PROBE */
+    struct config *cfg;        /* REQ_METRICS: the configuration of its targets */
+    struct probe **targets;    /* REQ_METRICS */
+    struct target_call *calls; /* REQ_METRICS: each target callback's argument */
     size_t n_targets;
     _Atomic size_t pending; /* probes still running */
     _Atomic bool ready;
@@ -91,6 +100,42 @@ static enum MHD_Result respond(struct exporter *x, struct MHD_Connection *conn, 
     return rc;
 }
 
+/* Answers with the content of buf, handed to libmicrohttpd without a copy (gzipped first
+ * when the client accepts it). buf is left empty. */
+static enum MHD_Result respond_buf(struct exporter *x, struct MHD_Connection *conn, unsigned code,
+                                   const char *type, struct prom_buf *buf, bool gzip)
+{
+    struct prom_buf zipped;
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+    size_t len;
+    char *body;
+
+    prom_buf_init(&zipped, BODY_LIMIT);
+    if (gzip && prom_gzip(buf, &zipped) == 0) {
+        prom_buf_cleanup(buf);
+        body = prom_buf_release(&zipped, &len);
+    } else {
+        gzip = false;
+        body = prom_buf_release(buf, &len);
+    }
+    prom_buf_cleanup(&zipped);
+    r = MHD_create_response_from_buffer(len, body != NULL ? body : (char *)"",
+                                        body != NULL ? MHD_RESPMEM_MUST_FREE
+                                                     : MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (gzip)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    rc = MHD_queue_response(conn, code, r);
+    MHD_destroy_response(r);
+    exporter_count_http(x, (int)code);
+    return rc;
+}
+
 static enum MHD_Result respond_text(struct exporter *x, struct MHD_Connection *conn, unsigned code,
                                     const char *text)
 {
@@ -112,12 +157,12 @@ static void request_free(struct request *rq)
 {
     if (rq == NULL)
         return;
-    if (rq->kind != REQ_RELOAD)
-        atomic_fetch_sub(&rq->x->open_requests, 1);
+    atomic_fetch_sub(&rq->x->open_requests, 1);
     probe_free(rq->probe);
     for (size_t i = 0; i < rq->n_targets; i++)
         probe_free(rq->targets[i]);
     free(rq->targets);
+    free(rq->calls);
     config_unref(rq->cfg);
     free(rq);
 }
@@ -137,16 +182,13 @@ static void on_probe_done(struct probe *p, void *arg)
 
 static void on_target_done(struct probe *p, void *arg)
 {
-    struct request *rq = arg;
+    struct target_call *call = arg;
+    struct request *rq = call->rq;
     struct exporter *x = rq->x;
 
     pthread_mutex_lock(&x->lock);
-    if (x->targets_cfg == rq->cfg) {
-        for (size_t i = 0; i < rq->n_targets; i++) {
-            if (rq->targets[i] == p)
-                probe_fold(p, &x->targets[i]);
-        }
-    }
+    if (x->targets_cfg == rq->cfg)
+        probe_fold(p, &x->targets[call->index]);
     pthread_mutex_unlock(&x->lock);
     if (atomic_fetch_sub(&rq->pending, 1) == 1)
         resume(rq);
@@ -244,8 +286,12 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
     const struct config_target *t = config_targets(cfg, &n);
     int rc;
 
-    if (rq == NULL || (n > 0 && (rq->targets = calloc(n, sizeof(*rq->targets))) == NULL)) {
-        free(rq);
+    if (rq == NULL || (n > 0 && ((rq->targets = calloc(n, sizeof(*rq->targets))) == NULL ||
+                                 (rq->calls = calloc(n, sizeof(*rq->calls))) == NULL))) {
+        if (rq != NULL) {
+            free(rq->targets);
+            free(rq);
+        }
         config_unref(cfg);
         return respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
@@ -278,8 +324,9 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
     atomic_store(&rq->pending, n);
     MHD_suspend_connection(conn);
     for (size_t i = 0; i < n; i++) {
-        if (probe_start(rq->targets[i], on_target_done, rq) < 0)
-            on_target_done(rq->targets[i], rq);
+        rq->calls[i] = (struct target_call){.rq = rq, .index = i};
+        if (probe_start(rq->targets[i], on_target_done, &rq->calls[i]) < 0)
+            on_target_done(rq->targets[i], &rq->calls[i]);
     }
     return MHD_YES;
 }
@@ -325,8 +372,7 @@ static enum MHD_Result finish_request(struct request *rq)
         snprintf(err, sizeof(err), "rendering the metrics failed: %s", strerror(-rc));
         return respond_text(x, rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
     }
-    result = respond(x, rq->conn, MHD_HTTP_OK, prom_content_type(rq->format), prom_buf_data(&buf),
-                     prom_buf_len(&buf), rq->gzip, NULL, NULL);
+    result = respond_buf(x, rq->conn, MHD_HTTP_OK, prom_content_type(rq->format), &buf, rq->gzip);
     prom_buf_cleanup(&buf);
     return result;
 }
@@ -528,6 +574,13 @@ static const struct route routes[] = {
     {"/-/ready", "GET"}, {"/-/reload", "POST"}, {"/config", "GET"},
 };
 
+/*
+ * Marks a connection whose request headers have been seen: libmicrohttpd 0.9.75 closes a
+ * connection answered on the first call of the handler (before it has taken the whole
+ * request), so every request is answered on the second call, and keep-alive holds.
+ */
+static char headers_seen;
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -538,14 +591,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
     (void)version;
     (void)upload_data;
-    if (rq != NULL) {
-        if (rq->kind == REQ_RELOAD) {
-            if (*upload_data_size != 0) {
-                *upload_data_size = 0; /* the body, if any, is ignored */
-                return MHD_YES;
-            }
-            return reload(x, conn);
+    if (*con_cls == NULL) {
+        *con_cls = &headers_seen;
+        return MHD_YES;
+    }
+    if (*con_cls == &headers_seen) {
+        if (*upload_data_size != 0) {
+            *upload_data_size = 0; /* no endpoint takes a body */
+            return MHD_YES;
         }
+        *con_cls = NULL;
+        rq = NULL;
+    }
+    if (rq != NULL) {
         if (!atomic_load(&rq->ready))
             return MHD_YES;
         return finish_request(rq);
@@ -578,15 +636,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         pthread_rwlock_unlock(&x->run_lock);
         return rc;
     }
-    if (strcmp(url, "/-/reload") == 0) {
-        rq = calloc(1, sizeof(*rq));
-        if (rq == NULL)
-            return MHD_NO;
-        rq->x = x;
-        rq->kind = REQ_RELOAD;
-        *con_cls = rq;
-        return MHD_YES;
-    }
+    if (strcmp(url, "/-/reload") == 0)
+        return reload(x, conn);
     if (strcmp(url, "/") == 0)
         return landing(x, conn);
     if (strcmp(url, "/config") == 0)
@@ -600,7 +651,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     (void)toe;
-    request_free(*con_cls);
+    if (*con_cls != &headers_seen)
+        request_free(*con_cls);
     *con_cls = NULL;
 }
 
