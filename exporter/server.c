@@ -735,6 +735,9 @@ int server_start(struct server **out, struct exporter *x, const char *const *lis
         d = MHD_start_daemon(flags, port, NULL, NULL, handle, x, MHD_OPTION_EXTERNAL_LOGGER,
                              mhd_log, x, MHD_OPTION_NOTIFY_COMPLETED, completed, x,
                              MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                             /* 8 KiB per connection, not 32 KiB allocated and zeroed for
+                              * each: our requests are a line and a few headers. */
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
                              any ? MHD_OPTION_END : MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_END);
         if (d == NULL) {
             snprintf(err, errlen, "cannot listen on %s (address in use, or not local?)", listen[i]);
