@@ -138,6 +138,17 @@ static int take_quoted_echo(int family, const uint8_t *q, size_t len, struct icm
     return 0;
 }
 
+/* The echo reply at icmp (its header first, len >= 8 checked by the caller) into pkt. */
+static int take_echo_reply(const uint8_t *icmp, size_t len, struct icmp__packet *pkt)
+{
+    pkt->id = be16(icmp + 4);
+    pkt->seq = be16(icmp + 6);
+    pkt->payload = icmp + ICMP_HEADER_LEN;
+    pkt->payload_len = len - ICMP_HEADER_LEN;
+    pkt->status = ICMP_STATUS_SUCCESS;
+    return 0;
+}
+
 static bool is_v4_error(uint8_t type)
 {
     return type == ICMP4_DEST_UNREACH || type == ICMP4_SOURCE_QUENCH ||
@@ -167,14 +178,8 @@ int icmp__parse_v4_raw(const uint8_t *buf, size_t len, struct icmp__packet *pkt)
         return -EINVAL;
     pkt->type = icmp[0];
     pkt->code = icmp[1];
-    if (pkt->type == ICMP4_ECHO_REPLY) {
-        pkt->id = be16(icmp + 4);
-        pkt->seq = be16(icmp + 6);
-        pkt->payload = icmp + ICMP_HEADER_LEN;
-        pkt->payload_len = ilen - ICMP_HEADER_LEN;
-        pkt->status = ICMP_STATUS_SUCCESS;
-        return 0;
-    }
+    if (pkt->type == ICMP4_ECHO_REPLY)
+        return take_echo_reply(icmp, ilen, pkt);
     if (!is_v4_error(pkt->type))
         return -ENOMSG;
     /* The error quotes the offending IP header and at least 8 bytes of what followed. */
@@ -206,14 +211,8 @@ int icmp__parse_v6_raw(const uint8_t *buf, size_t len, const struct icmp_addr *f
         pkt->from = *from;
     pkt->type = buf[0];
     pkt->code = buf[1];
-    if (pkt->type == ICMP6_ECHO_REPLY) {
-        pkt->id = be16(buf + 4);
-        pkt->seq = be16(buf + 6);
-        pkt->payload = buf + ICMP_HEADER_LEN;
-        pkt->payload_len = len - ICMP_HEADER_LEN;
-        pkt->status = ICMP_STATUS_SUCCESS;
-        return 0;
-    }
+    if (pkt->type == ICMP6_ECHO_REPLY)
+        return take_echo_reply(buf, len, pkt);
     if (pkt->type < ICMP6_DEST_UNREACH || pkt->type > ICMP6_PARAM_PROBLEM)
         return -ENOMSG;
     q = buf + ICMP_HEADER_LEN;
@@ -243,12 +242,7 @@ int icmp__parse_dgram(int family, const uint8_t *buf, size_t len, const struct i
         pkt->from = *from;
     pkt->type = buf[0];
     pkt->code = buf[1];
-    pkt->id = be16(buf + 4);
-    pkt->seq = be16(buf + 6);
-    pkt->payload = buf + ICMP_HEADER_LEN;
-    pkt->payload_len = len - ICMP_HEADER_LEN;
-    pkt->status = ICMP_STATUS_SUCCESS;
-    return 0;
+    return take_echo_reply(buf, len, pkt);
 }
 
 int icmp__parse_errqueue(int family, uint8_t type, uint8_t code, const struct icmp_addr *dst,
