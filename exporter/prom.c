@@ -84,6 +84,13 @@ static int buf_fail(struct prom_buf *b, int err)
 }
 
 /* Makes room for extra more bytes of content plus the NUL. */
+static int buf_reserve(struct prom_buf *b, size_t extra);
+
+int prom_buf_reserve(struct prom_buf *b, size_t extra)
+{
+    return b->err != 0 ? b->err : buf_reserve(b, extra);
+}
+
 static int buf_reserve(struct prom_buf *b, size_t extra)
 {
     if (b->err != 0)
@@ -537,6 +544,20 @@ int prom_sample(struct prom_writer *w, const char *name, const struct prom_label
     return prom_sample2(w, name, labels, n_labels, NULL, 0, value);
 }
 
+/* "<v>\n" without printf: histograms write many of these. */
+static void put_u64_line(struct prom_buf *out, uint64_t v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+
+    digits[--i] = '\n';
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    prom_buf_append(out, digits + i, sizeof(digits) - i);
+}
+
 int prom_histogram(struct prom_writer *w, const char *name, const struct prom_label *a, size_t n_a,
                    const struct prom_label *b, size_t n_b, const struct prom_buckets *h)
 {
@@ -557,12 +578,13 @@ int prom_histogram(struct prom_writer *w, const char *name, const struct prom_la
     uint64_t cumulative = 0;
     for (size_t i = 0; i < h->n_bounds; i++) {
         cumulative += h->counts[i];
-        prom_format_le(h->bounds[i], w->format, le, sizeof le);
-        put_series(out, name, "_bucket", a, n_a, b, n_b, le);
-        prom_buf_printf(out, "%llu\n", (unsigned long long)cumulative);
+        if (h->le == NULL)
+            prom_format_le(h->bounds[i], w->format, le, sizeof le);
+        put_series(out, name, "_bucket", a, n_a, b, n_b, h->le != NULL ? h->le[i] : le);
+        put_u64_line(out, cumulative);
     }
     put_series(out, name, "_bucket", a, n_a, b, n_b, "+Inf");
-    prom_buf_printf(out, "%llu\n", (unsigned long long)h->count);
+    put_u64_line(out, h->count);
     char num[PROM_NUMBER_MAX];
     prom_format_value(h->sum, num, sizeof num);
     put_series(out, name, "_sum", a, n_a, b, n_b, NULL);

@@ -37,6 +37,10 @@ void prom_buf_cleanup(struct prom_buf *b);
  */
 char *prom_buf_release(struct prom_buf *b, size_t *len);
 
+/* Makes room for extra more bytes at once (one allocation instead of doublings). Returns 0
+ * or the sticky error. */
+int prom_buf_reserve(struct prom_buf *b, size_t extra);
+
 /* Empties the buffer and clears its sticky error, keeping the allocation for reuse. */
 void prom_buf_reset(struct prom_buf *b);
 
@@ -118,6 +122,8 @@ struct prom_buckets {
     size_t n_bounds;
     uint64_t count;
     double sum;
+    const char *const *le; /* optional: the bounds already written by prom_format_le for the
+                              writer's format (saves formatting them for every series) */
 };
 
 /* Writes name_bucket{...,le="..."} cumulatively with a final le="+Inf" equal to count, then

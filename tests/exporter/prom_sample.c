@@ -51,8 +51,9 @@ static void render(struct prom_writer *w)
 
     prom_family(w, "icmp_echo_rtt_seconds", PROM_TYPE_HISTOGRAM, "Round-trip time of echo replies.",
                 "seconds");
-    const struct prom_buckets h = {bounds, counts, N(bounds), 25, 5.312};
-    const struct prom_buckets none = {bounds, (const uint64_t[N(bounds)]){0}, N(bounds), 0, 0};
+    const struct prom_buckets h = {bounds, counts, N(bounds), 25, 5.312, NULL};
+    const struct prom_buckets none = {bounds, (const uint64_t[N(bounds)]){0}, N(bounds), 0, 0,
+                                      NULL};
     for (size_t i = 0; i < 2; i++) {
         const struct prom_label l[] = {{"target", targets[i + 2]}};
         prom_histogram(w, "icmp_echo_rtt_seconds", l, N(l), NULL, 0, i == 0 ? &h : &none);

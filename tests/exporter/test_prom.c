@@ -230,11 +230,32 @@ static void render_histogram(struct prom_writer *w)
 {
     static const double bounds[] = {0.0005, 0.001, 0.1, 1, 10};
     static const uint64_t counts[] = {1, 0, 5, 3, 0};
-    const struct prom_buckets h = {bounds, counts, N(bounds), 12, 7.25};
+    const struct prom_buckets h = {bounds, counts, N(bounds), 12, 7.25, NULL};
     const struct prom_label l[] = {{"target", "x"}};
     prom_family(w, "icmp_rtt_seconds", PROM_TYPE_HISTOGRAM, "Round-trip time.", "seconds");
     prom_histogram(w, "icmp_rtt_seconds", l, 1, NULL, 0, &h);
-    const struct prom_buckets empty = {NULL, NULL, 0, 0, 0};
+    /* The same series with the le texts given preformatted: the same bytes. */
+    {
+        char text[N(bounds)][PROM_NUMBER_MAX];
+        const char *le[N(bounds)];
+        struct prom_buf b1, b2;
+        struct prom_writer w1, w2;
+        prom_buf_init(&b1, 1 << 16);
+        prom_buf_init(&b2, 1 << 16);
+        prom_writer_init(&w1, &b1, w->format);
+        prom_writer_init(&w2, &b2, w->format);
+        for (size_t i = 0; i < N(bounds); i++) {
+            prom_format_le(bounds[i], w->format, text[i], sizeof(text[i]));
+            le[i] = text[i];
+        }
+        const struct prom_buckets hl = {bounds, counts, N(bounds), 12, 7.25, le};
+        prom_histogram(&w1, "icmp_rtt_seconds", l, 1, NULL, 0, &h);
+        prom_histogram(&w2, "icmp_rtt_seconds", l, 1, NULL, 0, &hl);
+        CHECK_STR_EQ(prom_buf_data(&b1), prom_buf_data(&b2));
+        prom_buf_cleanup(&b1);
+        prom_buf_cleanup(&b2);
+    }
+    const struct prom_buckets empty = {NULL, NULL, 0, 0, 0, NULL};
     prom_histogram(w, "icmp_rtt_seconds", NULL, 0, NULL, 0, &empty);
 }
 
@@ -379,8 +400,9 @@ static void test_invalid(void)
 {
     static const double up[] = {1, 2}, down[] = {2, 1}, nan_bound[] = {NAN};
     static const uint64_t c2[] = {1, 1}, c1[] = {0};
-    const struct prom_buckets too_many = {up, c2, 2, 1, 0}, unsorted = {down, c2, 2, 5, 0},
-                              nan_b = {nan_bound, c1, 1, 0, 0};
+    const struct prom_buckets too_many = {up, c2, 2, 1, 0, NULL},
+                              unsorted = {down, c2, 2, 5, 0, NULL},
+                              nan_b = {nan_bound, c1, 1, 0, 0, NULL};
     const struct prom_label bad_label[] = {{"0x", "v"}}, null_value[] = {{"a", NULL}};
     struct prom_buf b;
     struct prom_writer w;
