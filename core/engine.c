@@ -695,7 +695,9 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
          * An ICMP error for an earlier echo leaves its errno pending on the socket
          * (sk_err), and the next send returns that instead of sending. The failed call
          * consumed it: a second attempt tells a pending error from a real local one.
+         * The failed call may have used a transmit-stamp key: restart the keys first.
          */
+        resync_tx_keys(f);
         if (sendmsg(f->fd, &msg, 0) >= 0)
             goto sent;
         err = errno;
