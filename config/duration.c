@@ -4,10 +4,13 @@
  * A year is 365 days, as in Prometheus. Fractions are not accepted there, so not here.
  */
 #include "config/config.h"
+#include "config/config_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 struct unit {
@@ -79,4 +82,34 @@ int config_parse_duration(const char *text, int64_t *ns)
     }
     *ns = total;
     return 0;
+}
+
+/* The shortest Prometheus duration for ns (units of the same table as the parser). */
+void config__format_duration(int64_t ns, char *buf, size_t size)
+{
+    size_t used = 0;
+
+    if (size == 0)
+        return;
+    buf[0] = '\0';
+    if (ns == 0 || ns % 1000000 != 0 || ns < 0) {
+        /* Not a Prometheus duration (sub-millisecond or negative): say it in ns. */
+        if (ns == 0)
+            snprintf(buf, size, "0s");
+        else
+            snprintf(buf, size, "%" PRId64 "ns", ns);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && ns > 0; i++) {
+        int64_t n = ns / units[i].ns;
+        if (n == 0)
+            continue;
+        ns -= n * units[i].ns;
+        int w = snprintf(buf + used, size - used, "%" PRId64 "%s", n, units[i].name);
+        if (w < 0 || (size_t)w >= size - used) {
+            buf[used] = '\0'; /* drop a cut unit rather than show a wrong number */
+            return;
+        }
+        used += (size_t)w;
+    }
 }
