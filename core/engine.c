@@ -841,6 +841,7 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
         r->status = pkt->status;
         r->from = pkt->from;
         r->rtt_ns = rx_rt - (s->tx_rt >= 0 ? s->tx_rt : s->sent_rt);
+        r->tx_stamped = s->tx_rt >= 0;
         r->ttl = (uint8_t)(ttl > 0 ? ttl : pkt->ttl);
         if (pkt->is_error)
             job->errors++;

@@ -122,6 +122,8 @@ struct icmp_echo_result {
     uint8_t ttl;             /* reply TTL / hop limit; 0 when unknown */
     bool sent;               /* false: cut by the deadline, a cancel or a send error */
     uint16_t duplicates;     /* further copies of the reply seen while the job ran */
+    bool tx_stamped;         /* rtt_ns starts at the kernel's transmit stamp (else at the
+                                stamp taken just before sendmsg) */
     int send_errno;          /* errno of a failed send, else 0 */
 };
 

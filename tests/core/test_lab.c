@@ -376,8 +376,10 @@ static void warm_up(struct icmp_engine *e, const struct fam *f)
     tu_job_free(t);
 }
 
-static void sc_delay(struct icmp_engine *e, const struct fam *f)
+/* The delay host; returns how many of its 20 RTTs start at the kernel's transmit stamp. */
+static int sc_delay(struct icmp_engine *e, const struct fam *f)
 {
+    int tx_stamped = 0;
     char what[64];
     struct log log = {NULL, 0};
     const struct log_ev *ev[20];
@@ -385,7 +387,7 @@ static void sc_delay(struct icmp_engine *e, const struct fam *f)
     snprintf(what, sizeof(what), "%s delay host", f->tag);
     struct tu_job *t = run_job(e, &f->delay, 20, 50 * TU_MS, 1000 * TU_MS, 5000 * TU_MS, what);
     if (t == NULL)
-        return;
+        return 0;
     CHECK_EQ(t->job.sent, 20);
     CHECK_EQ(t->job.received, 20);
     check_all(t, ICMP_STATUS_SUCCESS, &f->delay, what);
@@ -400,6 +402,7 @@ static void sc_delay(struct icmp_engine *e, const struct fam *f)
         if (ev[i] == NULL || r->status != ICMP_STATUS_SUCCESS)
             continue;
         int64_t err = r->rtt_ns - ev[i]->hold_ns;
+        tx_stamped += r->tx_stamped;
         int64_t oneway = ev[i]->rx_ns - r->sent_ns;
         n++;
         sum_err += abs64(err);
@@ -438,6 +441,7 @@ static void sc_delay(struct icmp_engine *e, const struct fam *f)
                 (double)sum_rtt / n / 1e6, (double)sum_oneway / n / 1e3);
     log_free(&log);
     tu_job_free(t);
+    return tx_stamped;
 }
 
 static void sc_loss(struct icmp_engine *e, const struct fam *f)
@@ -1071,6 +1075,33 @@ static void phase_late(const struct fam *fams, int n)
     }
 }
 
+/*
+ * The delay host measured while ICMP errors for another job keep arriving: on ping sockets
+ * an error leaves an errno pending that fails the next send, which is retried, and the
+ * transmit-stamp keys restart. Every RTT must still start at the kernel's transmit stamp.
+ */
+static void sc_delay_amid_errors(struct icmp_engine *e, const struct fam *f)
+{
+    struct tu_job *bg = tu_job_new(&f->unreach[0].addr, 40, 25 * TU_MS, 1000 * TU_MS, 56);
+    struct icmp_job *jobs[1] = {&bg->job};
+
+    if (icmp_engine_submit(e, jobs, 1) != 0) {
+        tu_job_not_submitted(bg);
+        TEST_FAIL_AT("%s: submit of the background unreachable job failed", f->tag);
+    } else {
+        int stamped = sc_delay(e, f);
+        if (stamped != 20)
+            TEST_FAIL_AT("%s: delay host amid ICMP errors: %d of 20 RTTs from the kernel's "
+                         "transmit stamp",
+                         f->tag, stamped);
+        if (!tu_wait(&bg, 1, 5000 * TU_MS))
+            TEST_FAIL_AT("%s: the background unreachable job did not complete", f->tag);
+        else
+            CHECK_EQ(bg->job.errors, 40);
+    }
+    tu_job_free(bg);
+}
+
 int main(void)
 {
     struct fam fams[2];
@@ -1115,6 +1146,7 @@ int main(void)
         sc_ttl(e, f);
         sc_router(e, f);
         sc_unreach(e, f);
+        sc_delay_amid_errors(e, f);
         sc_blackhole(e, f);
         sc_anyip(e, f);
         sc_concurrency(e, f);
