@@ -591,6 +591,8 @@ static void set_df_v4(struct family *f, bool df)
         f->df = want;
 }
 
+static void drain_errqueue(struct icmp_engine *e, struct family *f);
+
 /* Appends one control message at offset `at` of buf; returns the new length. */
 static size_t add_cmsg(char *buf, size_t at, int level, int type, const void *data, size_t len)
 {
@@ -695,8 +697,10 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
          * An ICMP error for an earlier echo leaves its errno pending on the socket
          * (sk_err), and the next send returns that instead of sending. The failed call
          * consumed it: a second attempt tells a pending error from a real local one.
-         * The failed call may have used a transmit-stamp key: restart the keys first.
+         * The failed call may have used a transmit-stamp key: restart the keys first,
+         * after taking the stamps already queued under the old ones.
          */
+        drain_errqueue(e, f);
         resync_tx_keys(f);
         if (sendmsg(f->fd, &msg, 0) >= 0)
             goto sent;
@@ -706,6 +710,7 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
         r->status = status_from_errno(err);
         r->send_errno = err;
         atomic_fetch_add(&e->stats.send_errors, 1);
+        drain_errqueue(e, f);
         resync_tx_keys(f);
         return 0;
     }
