@@ -74,8 +74,7 @@ struct exporter {
     size_t n_modules;
     struct probe_record history[PROBE_HISTORY]; /* a ring, newest at history_next - 1 */
     size_t history_next, history_len;
-    const struct config *targets_cfg; /* the configuration target_states belongs to */
-    struct config *targets_ref;
+    struct config *targets_cfg; /* a reference: the configuration targets[] belongs to */
     struct target_state *targets;
     size_t n_targets;
 };

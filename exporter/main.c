@@ -251,7 +251,7 @@ out:
     server_stop(server);
     pthread_mutex_lock(&x.lock);
     free(x.targets);
-    config_unref(x.targets_ref);
+    config_unref(x.targets_cfg);
     pthread_mutex_unlock(&x.lock);
     config_slot_free(x.configs);
     pthread_mutex_destroy(&x.lock);

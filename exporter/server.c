@@ -269,11 +269,10 @@ static int prepare_targets(struct exporter *x, struct config *cfg, size_t n)
     for (size_t i = 0; i < n; i++)
         states[i].hop_limit = -1;
     free(x->targets);
-    config_unref(x->targets_ref);
+    config_unref(x->targets_cfg);
     x->targets = states;
     x->n_targets = n;
-    x->targets_ref = config_ref(cfg);
-    x->targets_cfg = cfg;
+    x->targets_cfg = config_ref(cfg);
     return 0;
 }
 
