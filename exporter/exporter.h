@@ -24,20 +24,48 @@ struct module_counter {
     uint64_t success, failure;
 };
 
-/* Cumulative series of one static target, reset when a reload changes the target list. */
+/*
+ * Cumulative series of one static target. Kept small (10,000 targets are a normal
+ * configuration): the two statuses nearly every echo ends in are inline, the others get
+ * their counters at the first such echo, and the RTT buckets are the module's count, in
+ * the table's shared store.
+ */
 struct target_state {
     uint64_t sent;
-    uint64_t replies[ICMP_STATUS_LIMIT];
-    uint64_t rtt_buckets[CONFIG_MAX_BUCKETS]; /* per bucket, not cumulative */
+    uint64_t replied;      /* ICMP_STATUS_SUCCESS */
+    uint64_t timed_out;    /* ICMP_STATUS_TIMED_OUT */
+    uint64_t *other;       /* NULL, or ICMP_STATUS_LIMIT counters for the other statuses */
+    uint64_t *rtt_buckets; /* module->n_buckets, per bucket (not cumulative) */
     uint64_t rtt_count;
     double rtt_sum;
-    bool scraped; /* the fields below hold a last scrape */
+    double loss_ratio; /* the fields from here hold the last scrape, when scraped */
+    int16_t hop_limit; /* -1: no reply carried one */
+    uint8_t ip_version;
+    bool scraped;
     bool success;
-    double loss_ratio;
-    int hop_limit; /* -1: no reply carried one */
-    char ip[48];
-    int ip_version;
+    char ip[46]; /* INET6_ADDRSTRLEN */
 };
+
+/*
+ * The static targets' states for one configuration. Reference-counted: a reload installs a
+ * new table while scrapes that started before it finish (and stream) from the old one.
+ * Counters are written and read under exporter.lock.
+ */
+struct target_table {
+    _Atomic unsigned refs;
+    struct config *cfg; /* a reference */
+    size_t n;
+    struct target_state *states;
+    uint64_t *buckets; /* the states' rtt_buckets */
+};
+
+/* A table of zeroed states for cfg's targets with one reference, or NULL (out of memory). */
+struct target_table *target_table_new(struct config *cfg);
+struct target_table *target_table_ref(struct target_table *t);
+void target_table_unref(struct target_table *t); /* NULL is fine */
+
+/* A static target's count of echoes that ended in status s. */
+uint64_t target_replies(const struct target_state *t, enum icmp_status s);
 
 /* A finished /probe, for the landing page. */
 struct probe_record {
@@ -74,9 +102,7 @@ struct exporter {
     size_t n_modules;
     struct probe_record history[PROBE_HISTORY]; /* a ring, newest at history_next - 1 */
     size_t history_next, history_len;
-    struct config *targets_cfg; /* a reference: the configuration targets[] belongs to */
-    struct target_state *targets;
-    size_t n_targets;
+    struct target_table *targets; /* the current configuration's, made at its first scrape */
 };
 
 /* The status codes counted, in the order of http_requests[] (0 = any other). */
@@ -144,9 +170,28 @@ struct probe_params {
 
 typedef void (*probe_done_fn)(struct probe *p, void *arg);
 
+/* What a valid /probe request asks for. */
+struct probe_settings {
+    const struct config_module *module; /* a view into the configuration checked against */
+    uint32_t count;                     /* 1..max_echoes_per_probe */
+    int64_t interval_ns;
+    int64_t timeout_ns;      /* the whole probe: at most the module's and the scrape's */
+    int64_t echo_timeout_ns; /* each echo, > 0 */
+    bool debug;
+};
+
 /*
- * Validates params against cfg and builds a probe (not started). Returns 0, or an HTTP
- * status (400) with a one-line reason in err.
+ * Validates params against cfg; timeout_offset_ns is subtracted from the scrape-timeout
+ * header. Returns 0 with *out filled, or 400 with a one-line reason in err. Pure (no
+ * allocation, no global state), thread-safe; probe_new's check, exposed for the fuzzer.
+ */
+int probe_check_params(const struct config *cfg, int64_t timeout_offset_ns,
+                       const struct probe_params *params, struct probe_settings *out, char *err,
+                       size_t errlen);
+
+/*
+ * Validates params against cfg (probe_check_params) and builds a probe (not started).
+ * Returns 0, or an HTTP status (400, 500) with a one-line reason in err.
  */
 int probe_new(struct exporter *x, struct config *cfg, const struct probe_params *params,
               struct probe **out, char *err, size_t errlen);
@@ -175,8 +220,9 @@ bool probe_debug(const struct probe *p);
 bool probe_success(const struct probe *p);
 const char *probe_module_name(const struct probe *p);
 
-/* Folds a finished static-target probe into its cumulative state. */
-void probe_fold(const struct probe *p, struct target_state *state);
+/* Adds a finished static probe to its target's series (exporter.lock held). Returns 0, or
+ * -ENOMEM when counters for a rare status could not be allocated (those go uncounted). */
+int probe_fold(const struct probe *p, struct target_state *state);
 
 void probe_free(struct probe *p);
 
@@ -187,7 +233,35 @@ void probe_free(struct probe *p);
 /* Renders the exporter's own metrics. */
 int metrics_render_self(struct exporter *x, struct prom_writer *w);
 
-/* Renders the static targets' series from their states (x->lock held by the caller). */
-int metrics_render_targets(struct exporter *x, const struct config *cfg, struct prom_writer *w);
+/*
+ * The static targets' series, rendered a piece at a time so that a /metrics body of any size
+ * streams through a small buffer. A cursor holds a reference to its table: a reload during
+ * the stream does not pull the states from under it.
+ */
+struct metrics_cursor {
+    struct target_table *table; /* a reference; NULL when there is nothing to render */
+    const struct config_target *targets;
+    const struct config_module *modules;
+    size_t n, n_modules;
+    unsigned family; /* the family being written (an internal enum) */
+    size_t next;     /* the next target within it */
+    bool family_started;
+    struct prom_label *labels; /* scratch: a target's labels */
+    struct {
+        char text[CONFIG_MAX_BUCKETS][PROM_NUMBER_MAX];
+        const char *ptr[CONFIG_MAX_BUCKETS];
+    } * le; /* per module: its bucket bounds as le texts in the writer's format */
+};
+
+/* A cursor at the start of table's series (NULL or an empty table: nothing to write).
+ * Returns 0 or -ENOMEM. */
+int metrics_cursor_init(struct metrics_cursor *c, struct target_table *table,
+                        enum prom_format format);
+void metrics_cursor_cleanup(struct metrics_cursor *c);
+
+/* Writes the next series into w until min_bytes were added or the series are done. Returns
+ * 1 when more remain, 0 when done, or the writer's sticky error. exporter.lock held (the
+ * counters are read). */
+int metrics_render_targets_next(struct metrics_cursor *c, struct prom_writer *w, size_t min_bytes);
 
 #endif

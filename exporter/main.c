@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -250,8 +251,8 @@ out:
     }
     server_stop(server);
     pthread_mutex_lock(&x.lock);
-    free(x.targets);
-    config_unref(x.targets_cfg);
+    target_table_unref(x.targets);
+    x.targets = NULL;
     pthread_mutex_unlock(&x.lock);
     config_slot_free(x.configs);
     pthread_mutex_destroy(&x.lock);
@@ -276,6 +277,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    /* Parsing a large file leaves megabytes of freed JSON tree in the heap: give them back
+     * before the long idle life of the process (glibc keeps them otherwise). */
+    malloc_trim(0);
     if (o.check) {
         size_t n_modules, n_targets;
         config_modules(cfg, &n_modules);

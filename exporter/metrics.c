@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +43,7 @@ int exporter_reload(struct exporter *x, char *err, size_t errlen)
         rc = -ENOTSUP;
     }
     config_slot_swap(x->configs, cfg);
+    malloc_trim(0); /* the parser's freed JSON tree, as at start */
     return rc;
 }
 
@@ -236,138 +238,229 @@ int metrics_render_self(struct exporter *x, struct prom_writer *w)
     return prom_buf_error(w->buf);
 }
 
-/* Labels of a static target: target, module, ip, ip_version, then its own. */
-struct target_labels {
-    struct prom_label l[4];
-    char version[4];
-};
+/* ---------------------------------------------------------------------------------------
+ * The static targets' table.
+ */
 
-static void target_labels(const struct config_target *t, const struct target_state *s,
-                          struct target_labels *out)
+struct target_table *target_table_new(struct config *cfg)
 {
-    snprintf(out->version, sizeof(out->version), "%d", s->ip_version);
-    out->l[0] = (struct prom_label){"target", t->target};
-    out->l[1] = (struct prom_label){"module", t->module->name};
-    out->l[2] = (struct prom_label){"ip", s->ip};
-    out->l[3] = (struct prom_label){"ip_version", out->version};
+    size_t n, n_buckets = 0;
+    const struct config_target *t = config_targets(cfg, &n);
+    struct target_table *table = calloc(1, sizeof(*table));
+
+    if (table == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        n_buckets += t[i].module->n_buckets;
+    table->states = calloc(n > 0 ? n : 1, sizeof(*table->states));
+    table->buckets = calloc(n_buckets > 0 ? n_buckets : 1, sizeof(*table->buckets));
+    if (table->states == NULL || table->buckets == NULL) {
+        free(table->states);
+        free(table->buckets);
+        free(table);
+        return NULL;
+    }
+    n_buckets = 0;
+    for (size_t i = 0; i < n; i++) {
+        table->states[i].hop_limit = -1;
+        table->states[i].rtt_buckets = table->buckets + n_buckets;
+        n_buckets += t[i].module->n_buckets;
+    }
+    atomic_init(&table->refs, 1);
+    table->cfg = config_ref(cfg);
+    table->n = n;
+    return table;
 }
 
-int metrics_render_targets(struct exporter *x, const struct config *cfg, struct prom_writer *w)
+struct target_table *target_table_ref(struct target_table *t)
 {
-    size_t n;
-    const struct config_target *t = config_targets(cfg, &n);
-    struct target_labels tl;
-    struct prom_label *own; /* every target's own labels, as prom_labels */
-    size_t *first, total = 0, n_modules;
-    const struct config_module *modules;
-    struct module_le {
-        char text[CONFIG_MAX_BUCKETS][PROM_NUMBER_MAX];
-        const char *ptr[CONFIG_MAX_BUCKETS];
-    } * le;
+    atomic_fetch_add(&t->refs, 1);
+    return t;
+}
 
-    if (x->targets_cfg != cfg || n == 0)
-        return prom_buf_error(w->buf);
-    for (size_t i = 0; i < n; i++)
-        total += t[i].n_labels;
-    own = calloc(total + 1, sizeof(*own));
-    first = calloc(n, sizeof(*first));
-    if (own == NULL || first == NULL) {
-        free(own);
-        free(first);
-        return -ENOMEM;
-    }
+void target_table_unref(struct target_table *t)
+{
+    if (t == NULL || atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        free(t->states[i].other);
+    free(t->states);
+    free(t->buckets);
+    config_unref(t->cfg);
+    free(t);
+}
+
+uint64_t target_replies(const struct target_state *t, enum icmp_status s)
+{
+    if (s == ICMP_STATUS_SUCCESS)
+        return t->replied;
+    if (s == ICMP_STATUS_TIMED_OUT)
+        return t->timed_out;
+    return t->other != NULL && (unsigned)s < ICMP_STATUS_LIMIT ? t->other[s] : 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The static targets' series, rendered a piece at a time.
+ */
+
+/* The families, in the order they are written; each is every target's samples. */
+enum target_family {
+    TF_SUCCESS,
+    TF_LOSS,
+    TF_HOP_LIMIT,
+    TF_SENT,
+    TF_REPLIES,
+    TF_RTT,
+    TF_END,
+};
+
+static const struct {
+    const char *name;
+    enum prom_type type;
+    const char *help;
+} target_families[TF_END] = {
+    [TF_SUCCESS] = {"icmp_target_success", PROM_TYPE_GAUGE,
+                    "Whether the static target answered at least one echo in the last scrape"},
+    [TF_LOSS] = {"icmp_target_loss_ratio", PROM_TYPE_GAUGE,
+                 "Share of the last scrape's echoes that got no echo reply (0-1)"},
+    [TF_HOP_LIMIT] = {"icmp_target_reply_hop_limit", PROM_TYPE_GAUGE,
+                      "TTL / hop limit of the last echo reply (a path change signal)"},
+    [TF_SENT] = {"icmp_target_echoes_sent_total", PROM_TYPE_COUNTER,
+                 "Echo requests sent to the static target"},
+    [TF_REPLIES] = {"icmp_target_replies_total", PROM_TYPE_COUNTER,
+                    "Echoes to the static target by outcome (IP_STATUS name)"},
+    [TF_RTT] = {"icmp_target_rtt_seconds", PROM_TYPE_HISTOGRAM,
+                "Round-trip times of the static target's echo replies"},
+};
+
+int metrics_cursor_init(struct metrics_cursor *c, struct target_table *table,
+                        enum prom_format format)
+{
+    size_t n_modules, max_labels = 0;
+    const struct config_module *modules;
+    const struct config_target *t;
+
+    memset(c, 0, sizeof(*c));
+    c->family = TF_END;
+    if (table == NULL || table->n == 0)
+        return 0;
+    t = config_targets(table->cfg, &c->n);
+    modules = config_modules(table->cfg, &n_modules);
+    for (size_t i = 0; i < c->n; i++)
+        max_labels = t[i].n_labels > max_labels ? t[i].n_labels : max_labels;
     /* Each module's bucket bounds as le texts, formatted once instead of per series. */
-    modules = config_modules(cfg, &n_modules);
-    le = calloc(n_modules + 1, sizeof(*le));
-    if (le == NULL) {
-        free(own);
-        free(first);
+    c->le = calloc(n_modules > 0 ? n_modules : 1, sizeof(*c->le));
+    /* Room for the 4 common labels, the status, then a target's own. */
+    c->labels = calloc(5 + max_labels, sizeof(*c->labels));
+    if (c->le == NULL || c->labels == NULL) {
+        metrics_cursor_cleanup(c);
         return -ENOMEM;
     }
     for (size_t m = 0; m < n_modules; m++) {
         for (size_t b = 0; b < modules[m].n_buckets; b++) {
-            prom_format_le(modules[m].buckets[b], w->format, le[m].text[b], PROM_NUMBER_MAX);
-            le[m].ptr[b] = le[m].text[b];
+            prom_format_le(modules[m].buckets[b], format, c->le[m].text[b], PROM_NUMBER_MAX);
+            c->le[m].ptr[b] = c->le[m].text[b];
         }
     }
-    /* About 2.8 KB a target (17 buckets): one allocation instead of a dozen doublings. */
-    prom_buf_reserve(w->buf, n * 3000 < (size_t)16 << 20 ? n * 3000 : (size_t)16 << 20);
-    total = 0;
-    for (size_t i = 0; i < n; i++) {
-        first[i] = total;
-        for (size_t k = 0; k < t[i].n_labels; k++)
-            own[total++] = (struct prom_label){t[i].labels[k].name, t[i].labels[k].value};
-    }
+    c->table = target_table_ref(table);
+    c->targets = t;
+    c->modules = modules;
+    c->n_modules = n_modules;
+    c->family = TF_SUCCESS;
+    c->next = 0;
+    c->family_started = false;
+    return 0;
+}
 
-    prom_family(w, "icmp_target_success", PROM_TYPE_GAUGE,
-                "Whether the static target answered at least one echo in the last scrape", NULL);
-    for (size_t i = 0; i < n; i++) {
-        if (!x->targets[i].scraped)
-            continue;
-        target_labels(&t[i], &x->targets[i], &tl);
-        prom_sample2(w, "icmp_target_success", tl.l, 4, own + first[i], t[i].n_labels,
-                     x->targets[i].success ? 1 : 0);
-    }
-    prom_family(w, "icmp_target_loss_ratio", PROM_TYPE_GAUGE,
-                "Share of the last scrape's echoes that got no echo reply (0-1)", NULL);
-    for (size_t i = 0; i < n; i++) {
-        if (!x->targets[i].scraped)
-            continue;
-        target_labels(&t[i], &x->targets[i], &tl);
-        prom_sample2(w, "icmp_target_loss_ratio", tl.l, 4, own + first[i], t[i].n_labels,
-                     x->targets[i].loss_ratio);
-    }
-    prom_family(w, "icmp_target_reply_hop_limit", PROM_TYPE_GAUGE,
-                "TTL / hop limit of the last echo reply (a path change signal)", NULL);
-    for (size_t i = 0; i < n; i++) {
-        if (!x->targets[i].scraped || x->targets[i].hop_limit < 0)
-            continue;
-        target_labels(&t[i], &x->targets[i], &tl);
-        prom_sample2(w, "icmp_target_reply_hop_limit", tl.l, 4, own + first[i], t[i].n_labels,
-                     x->targets[i].hop_limit);
-    }
-    prom_family(w, "icmp_target_echoes_sent_total", PROM_TYPE_COUNTER,
-                "Echo requests sent to the static target", NULL);
-    for (size_t i = 0; i < n; i++) {
-        if (!x->targets[i].scraped)
-            continue;
-        target_labels(&t[i], &x->targets[i], &tl);
-        prom_sample2(w, "icmp_target_echoes_sent_total", tl.l, 4, own + first[i], t[i].n_labels,
-                     (double)x->targets[i].sent);
-    }
-    prom_family(w, "icmp_target_replies_total", PROM_TYPE_COUNTER,
-                "Echoes to the static target by outcome (IP_STATUS name)", NULL);
-    for (size_t i = 0; i < n; i++) {
-        if (!x->targets[i].scraped)
-            continue;
-        target_labels(&t[i], &x->targets[i], &tl);
-        for (int s = 0; s < ICMP_STATUS_LIMIT; s++) {
-            if (x->targets[i].replies[s] == 0 && s != ICMP_STATUS_SUCCESS)
+void metrics_cursor_cleanup(struct metrics_cursor *c)
+{
+    target_table_unref(c->table);
+    free(c->le);
+    free(c->labels);
+    memset(c, 0, sizeof(*c));
+    c->family = TF_END;
+}
+
+/* Writes target i's samples of the cursor's family. */
+static void render_target(struct metrics_cursor *c, struct prom_writer *w, size_t i)
+{
+    const struct config_target *t = &c->targets[i];
+    const struct target_state *s = &c->table->states[i];
+    const char *name = target_families[c->family].name;
+    struct prom_label *l = c->labels, *own = c->labels + 5;
+    char version[4];
+
+    if (!s->scraped || (c->family == TF_HOP_LIMIT && s->hop_limit < 0))
+        return;
+    snprintf(version, sizeof(version), "%u", (unsigned)s->ip_version);
+    l[0] = (struct prom_label){"target", t->target};
+    l[1] = (struct prom_label){"module", t->module->name};
+    l[2] = (struct prom_label){"ip", s->ip};
+    l[3] = (struct prom_label){"ip_version", version};
+    for (size_t k = 0; k < t->n_labels; k++)
+        own[k] = (struct prom_label){t->labels[k].name, t->labels[k].value};
+
+    switch ((enum target_family)c->family) {
+    case TF_SUCCESS:
+        prom_sample2(w, name, l, 4, own, t->n_labels, s->success ? 1 : 0);
+        break;
+    case TF_LOSS:
+        prom_sample2(w, name, l, 4, own, t->n_labels, s->loss_ratio);
+        break;
+    case TF_HOP_LIMIT:
+        prom_sample2(w, name, l, 4, own, t->n_labels, s->hop_limit);
+        break;
+    case TF_SENT:
+        prom_sample2(w, name, l, 4, own, t->n_labels, (double)s->sent);
+        break;
+    case TF_REPLIES:
+        /* Success always (a target that never answered shows 0), others once seen. The
+         * status label goes between the common labels and the target's own. */
+        for (int st = 0; st < ICMP_STATUS_LIMIT; st++) {
+            uint64_t v = target_replies(s, (enum icmp_status)st);
+            if ((v == 0 && st != ICMP_STATUS_SUCCESS) ||
+                icmp_status_name((enum icmp_status)st) == NULL)
                 continue;
-            struct prom_label labels[5];
-            memcpy(labels, tl.l, sizeof(tl.l));
-            labels[4] = (struct prom_label){"status", icmp_status_name((enum icmp_status)s)};
-            prom_sample2(w, "icmp_target_replies_total", labels, 5, own + first[i], t[i].n_labels,
-                         (double)x->targets[i].replies[s]);
+            l[4] = (struct prom_label){"status", icmp_status_name((enum icmp_status)st)};
+            prom_sample2(w, name, l, 5, own, t->n_labels, (double)v);
         }
+        break;
+    case TF_RTT: {
+        size_t mi = (size_t)(t->module - c->modules);
+        struct prom_buckets h = {.bounds = t->module->buckets,
+                                 .counts = s->rtt_buckets,
+                                 .n_bounds = t->module->n_buckets,
+                                 .count = s->rtt_count,
+                                 .sum = s->rtt_sum,
+                                 .le = mi < c->n_modules ? c->le[mi].ptr : NULL};
+        prom_histogram(w, name, l, 4, own, t->n_labels, &h);
+        break;
     }
-    prom_family(w, "icmp_target_rtt_seconds", PROM_TYPE_HISTOGRAM,
-                "Round-trip times of the static target's echo replies", NULL);
-    for (size_t i = 0; i < n; i++) {
-        if (!x->targets[i].scraped)
-            continue;
-        target_labels(&t[i], &x->targets[i], &tl);
-        size_t mi = (size_t)(t[i].module - modules);
-        struct prom_buckets h = {.bounds = t[i].module->buckets,
-                                 .counts = x->targets[i].rtt_buckets,
-                                 .n_bounds = t[i].module->n_buckets,
-                                 .count = x->targets[i].rtt_count,
-                                 .sum = x->targets[i].rtt_sum,
-                                 .le = mi < n_modules ? le[mi].ptr : NULL};
-        prom_histogram(w, "icmp_target_rtt_seconds", tl.l, 4, own + first[i], t[i].n_labels, &h);
+    case TF_END:
+        break;
     }
-    free(own);
-    free(first);
-    free(le);
+}
+
+int metrics_render_targets_next(struct metrics_cursor *c, struct prom_writer *w, size_t min_bytes)
+{
+    size_t start = prom_buf_len(w->buf);
+
+    while (c->family < TF_END) {
+        if (!c->family_started) {
+            prom_family(w, target_families[c->family].name, target_families[c->family].type,
+                        target_families[c->family].help, NULL);
+            c->family_started = true;
+        }
+        while (c->next < c->n) {
+            render_target(c, w, c->next++);
+            if (prom_buf_error(w->buf) != 0)
+                return prom_buf_error(w->buf);
+            if (prom_buf_len(w->buf) - start >= min_bytes)
+                return 1;
+        }
+        c->family++;
+        c->next = 0;
+        c->family_started = false;
+    }
     return prom_buf_error(w->buf);
 }

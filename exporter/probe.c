@@ -27,7 +27,7 @@ struct probe {
     struct exporter *x;
     struct config *cfg; /* a reference: the probe keeps the configuration it started with */
     const struct config_module *module;
-    char target[MAX_TARGET_LEN + 1];
+    const char *target; /* in the same allocation, after the results */
     uint32_t count;
     int64_t interval_ns;
     int64_t timeout_ns;      /* the whole probe */
@@ -104,19 +104,18 @@ static bool valid_target(const char *t)
 static struct probe *probe_alloc(struct exporter *x, struct config *cfg,
                                  const struct config_module *m, const char *target, uint32_t count)
 {
-    struct probe *p = calloc(1, sizeof(*p));
+    /* One allocation: the probe, its results, its target (10,000 static targets are 10,000
+     * probes in flight at once; every byte here counts ten thousand times). */
+    size_t len = strlen(target) + 1;
+    struct probe *p = calloc(1, sizeof(*p) + count * sizeof(*p->results) + len);
 
     if (p == NULL)
         return NULL;
-    p->results = calloc(count, sizeof(*p->results));
-    if (p->results == NULL) {
-        free(p);
-        return NULL;
-    }
+    p->results = (struct icmp_echo_result *)(p + 1);
+    p->target = memcpy((char *)(p->results + count), target, len);
     p->x = x;
     p->cfg = config_ref(cfg);
     p->module = m;
-    snprintf(p->target, sizeof(p->target), "%s", target);
     p->count = count;
     p->interval_ns = m->interval_ns;
     p->timeout_ns = m->timeout_ns;
@@ -125,15 +124,28 @@ static struct probe *probe_alloc(struct exporter *x, struct config *cfg,
     return p;
 }
 
-int probe_new(struct exporter *x, struct config *cfg, const struct probe_params *params,
-              struct probe **out, char *err, size_t errlen)
+/* The client's text for a one-line reason: at most 64 bytes, anything but printable ASCII
+ * (a newline, a control, a byte of UTF-8 that the cut could split) shown as '?'. */
+static const char *printable(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0' && n + 1 < size && n < 64; n++)
+        buf[n] = s[n] >= 0x20 && s[n] < 0x7f ? s[n] : '?';
+    buf[n] = '\0';
+    return buf;
+}
+
+int probe_check_params(const struct config *cfg, int64_t timeout_offset_ns,
+                       const struct probe_params *params, struct probe_settings *out, char *err,
+                       size_t errlen)
 {
     const char *module_name = params->module != NULL ? params->module : "icmp";
     const struct config_module *m;
     const struct config_limits *limits = config_limits(cfg);
     uint32_t count;
     int64_t interval_ns, timeout_ns, echo_timeout_ns, scrape_ns;
-    struct probe *p;
+    char shown[68];
 
     if (params->target == NULL || params->target[0] == '\0') {
         snprintf(err, errlen, "target parameter is missing");
@@ -145,7 +157,8 @@ int probe_new(struct exporter *x, struct config *cfg, const struct probe_params 
     }
     m = config_module_find(cfg, module_name);
     if (m == NULL) {
-        snprintf(err, errlen, "unknown module \"%.64s\"", module_name);
+        snprintf(err, errlen, "unknown module \"%s\"",
+                 printable(module_name, shown, sizeof(shown)));
         return 400;
     }
     count = m->count;
@@ -178,7 +191,7 @@ int probe_new(struct exporter *x, struct config *cfg, const struct probe_params 
             snprintf(err, errlen, "X-Prometheus-Scrape-Timeout-Seconds is not a number of seconds");
             return 400;
         }
-        scrape_ns -= x->timeout_offset_ns;
+        scrape_ns -= timeout_offset_ns;
         if (scrape_ns <= 0) {
             snprintf(err, errlen, "scrape timeout is not above the timeout offset");
             return 400;
@@ -198,15 +211,35 @@ int probe_new(struct exporter *x, struct config *cfg, const struct probe_params 
                  count, (double)interval_ns / 1e9, (double)timeout_ns / 1e9);
         return 400;
     }
-    p = probe_alloc(x, cfg, m, params->target, count);
+    *out = (struct probe_settings){
+        .module = m,
+        .count = count,
+        .interval_ns = interval_ns,
+        .timeout_ns = timeout_ns,
+        .echo_timeout_ns = echo_timeout_ns,
+        .debug = params->debug != NULL && strcmp(params->debug, "true") == 0,
+    };
+    return 0;
+}
+
+int probe_new(struct exporter *x, struct config *cfg, const struct probe_params *params,
+              struct probe **out, char *err, size_t errlen)
+{
+    struct probe_settings s;
+    struct probe *p;
+    int code = probe_check_params(cfg, x->timeout_offset_ns, params, &s, err, errlen);
+
+    if (code != 0)
+        return code;
+    p = probe_alloc(x, cfg, s.module, params->target, s.count);
     if (p == NULL) {
         snprintf(err, errlen, "out of memory");
         return 500;
     }
-    p->interval_ns = interval_ns;
-    p->timeout_ns = timeout_ns;
-    p->echo_timeout_ns = echo_timeout_ns;
-    p->debug = params->debug != NULL && strcmp(params->debug, "true") == 0;
+    p->interval_ns = s.interval_ns;
+    p->timeout_ns = s.timeout_ns;
+    p->echo_timeout_ns = s.echo_timeout_ns;
+    p->debug = s.debug;
     *out = p;
     return 0;
 }
@@ -338,7 +371,6 @@ void probe_free(struct probe *p)
     if (p == NULL)
         return;
     config_unref(p->cfg);
-    free(p->results);
     free(p);
 }
 
@@ -512,14 +544,29 @@ int probe_render_debug(const struct probe *p, struct prom_buf *out)
     return probe_render(p, &w);
 }
 
-void probe_fold(const struct probe *p, struct target_state *t)
+int probe_fold(const struct probe *p, struct target_state *t)
 {
     struct rtt_stats s;
+    int rc = 0;
 
     collect(p, &s);
     t->sent += s.sent;
-    for (int i = 0; i < ICMP_STATUS_LIMIT; i++)
-        t->replies[i] += s.by_status[i];
+    for (int i = 0; i < ICMP_STATUS_LIMIT; i++) {
+        if (s.by_status[i] == 0)
+            continue;
+        if (i == ICMP_STATUS_SUCCESS) {
+            t->replied += s.by_status[i];
+        } else if (i == ICMP_STATUS_TIMED_OUT) {
+            t->timed_out += s.by_status[i];
+        } else {
+            if (t->other == NULL &&
+                (t->other = calloc(ICMP_STATUS_LIMIT, sizeof(uint64_t))) == NULL) {
+                rc = -ENOMEM; /* this scrape's rarer outcomes go uncounted */
+                continue;
+            }
+            t->other[i] += s.by_status[i];
+        }
+    }
     for (size_t b = 0; b < p->module->n_buckets; b++)
         t->rtt_buckets[b] += s.buckets[b];
     t->rtt_count += s.n;
@@ -527,9 +574,10 @@ void probe_fold(const struct probe *p, struct target_state *t)
     t->scraped = true;
     t->success = probe_success(p);
     t->loss_ratio = s.sent > 0 ? 1.0 - (double)s.n / s.sent : 1.0;
-    t->hop_limit = s.n > 0 ? s.hop_limit : -1;
+    t->hop_limit = (int16_t)(s.n > 0 ? s.hop_limit : -1);
     if (p->resolved) {
         icmp_addr_format(&p->res.addr, t->ip, sizeof(t->ip));
         t->ip_version = p->res.addr.family == AF_INET ? 4 : 6;
     }
+    return rc;
 }

@@ -175,4 +175,16 @@ bool prom_accepts_gzip(const char *accept_encoding);
  * -ENOMEM, -EIO (zlib) or -EINVAL (in has failed, or in == out). */
 int prom_gzip(const struct prom_buf *in, struct prom_buf *out);
 
+/*
+ * The same compression in steps, for a body rendered and sent piece by piece: feed each
+ * piece to prom_gzip_write (finish true with the last one, which may be empty); what deflate
+ * has ready is appended to out. Returns 0 or out's sticky error as prom_gzip. One stream per
+ * body; not thread-safe; prom_gzip_free accepts NULL.
+ */
+struct prom_gzip;
+int prom_gzip_new(struct prom_gzip **out);
+int prom_gzip_write(struct prom_gzip *g, const void *p, size_t n, bool finish,
+                    struct prom_buf *out);
+void prom_gzip_free(struct prom_gzip *g);
+
 #endif

@@ -46,10 +46,10 @@ struct request {
     enum request_kind kind;
     enum prom_format format;
     bool gzip;
-    struct probe *probe;       /* REQ_PROBE */
-    struct config *cfg;        /* REQ_METRICS: the configuration of its targets */
-    struct probe **targets;    /* REQ_METRICS */
-    struct target_call *calls; /* REQ_METRICS: each target callback's argument */
+    struct probe *probe;        /* REQ_PROBE */
+    struct target_table *table; /* REQ_METRICS: a reference; the states its probes feed */
+    struct probe **targets;     /* REQ_METRICS: each freed (NULL) once folded into table */
+    struct target_call *calls;  /* REQ_METRICS: each target callback's argument */
     size_t n_targets;
     _Atomic size_t pending; /* probes still running */
     _Atomic bool ready;
@@ -163,7 +163,7 @@ static void request_free(struct request *rq)
         probe_free(rq->targets[i]);
     free(rq->targets);
     free(rq->calls);
-    config_unref(rq->cfg);
+    target_table_unref(rq->table);
     free(rq);
 }
 
@@ -180,6 +180,8 @@ static void on_probe_done(struct probe *p, void *arg)
     resume(arg);
 }
 
+/* A static target's probe is over: fold it into the table, and free it at once (the
+ * series are rendered from the table), so memory drains as the batch completes. */
 static void on_target_done(struct probe *p, void *arg)
 {
     struct target_call *call = arg;
@@ -187,9 +189,10 @@ static void on_target_done(struct probe *p, void *arg)
     struct exporter *x = rq->x;
 
     pthread_mutex_lock(&x->lock);
-    if (x->targets_cfg == rq->cfg)
-        probe_fold(p, &x->targets[call->index]);
+    probe_fold(p, &rq->table->states[call->index]);
     pthread_mutex_unlock(&x->lock);
+    rq->targets[call->index] = NULL;
+    probe_free(p);
     if (atomic_fetch_sub(&rq->pending, 1) == 1)
         resume(rq);
 }
@@ -256,24 +259,25 @@ static enum MHD_Result start_probe(struct exporter *x, struct MHD_Connection *co
     return MHD_YES;
 }
 
-/* (Re)creates the static targets' states when the configuration changed. x->lock held. */
-static int prepare_targets(struct exporter *x, struct config *cfg, size_t n)
+/* The current table of the static targets' states, made anew when the configuration
+ * changed (a reload resets the cumulative series, as the target list may differ). Returns
+ * a reference, or NULL when out of memory. */
+static struct target_table *current_table(struct exporter *x, struct config *cfg)
 {
-    struct target_state *states;
+    struct target_table *t = NULL;
 
-    if (x->targets_cfg == cfg)
-        return 0;
-    states = calloc(n > 0 ? n : 1, sizeof(*states));
-    if (states == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        states[i].hop_limit = -1;
-    free(x->targets);
-    config_unref(x->targets_cfg);
-    x->targets = states;
-    x->n_targets = n;
-    x->targets_cfg = config_ref(cfg);
-    return 0;
+    pthread_mutex_lock(&x->lock);
+    if (x->targets == NULL || x->targets->cfg != cfg) {
+        struct target_table *fresh = target_table_new(cfg);
+        if (fresh != NULL) {
+            target_table_unref(x->targets);
+            x->targets = fresh;
+        }
+    }
+    if (x->targets != NULL && x->targets->cfg == cfg)
+        t = target_table_ref(x->targets);
+    pthread_mutex_unlock(&x->lock);
+    return t;
 }
 
 static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *conn,
@@ -283,11 +287,13 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
     struct request *rq = calloc(1, sizeof(*rq));
     size_t n;
     const struct config_target *t = config_targets(cfg, &n);
-    int rc;
+    int rc = 0;
 
-    if (rq == NULL || (n > 0 && ((rq->targets = calloc(n, sizeof(*rq->targets))) == NULL ||
-                                 (rq->calls = calloc(n, sizeof(*rq->calls))) == NULL))) {
+    if (rq == NULL || (rq->table = current_table(x, cfg)) == NULL ||
+        (n > 0 && ((rq->targets = calloc(n, sizeof(*rq->targets))) == NULL ||
+                   (rq->calls = calloc(n, sizeof(*rq->calls))) == NULL))) {
         if (rq != NULL) {
+            target_table_unref(rq->table);
             free(rq->targets);
             free(rq);
         }
@@ -298,17 +304,14 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
     rq->conn = conn;
     rq->kind = REQ_METRICS;
     atomic_fetch_add(&x->open_requests, 1);
-    rq->cfg = cfg;
     rq->format = prom_negotiate(header(conn, MHD_HTTP_HEADER_ACCEPT));
     rq->gzip = prom_accepts_gzip(header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
-    pthread_mutex_lock(&x->lock);
-    rc = prepare_targets(x, cfg, n);
-    pthread_mutex_unlock(&x->lock);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = probe_new_static(x, cfg, &t[i], &rq->targets[i]);
         if (rc == 0)
             rq->n_targets++;
     }
+    config_unref(cfg); /* the table and the probes hold their own references */
     if (rc < 0) {
         request_free(rq);
         return respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -330,6 +333,123 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
     return MHD_YES;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * The /metrics body, streamed: the own metrics, then the static targets' series a chunk at
+ * a time as libmicrohttpd asks for more (chunked transfer encoding), gzipped on the fly
+ * when the client accepts it. 10,000 targets are 28 MB of text; this way they never exist
+ * in memory at once. An error after the headers are out can only cut the connection: the
+ * missing last chunk tells the client the body is incomplete.
+ */
+
+#define STREAM_CHUNK (64u * 1024)
+
+struct metrics_stream {
+    struct exporter *x;
+    enum prom_format format;
+    struct prom_gzip *gzip; /* NULL: plain */
+    struct prom_buf text;   /* rendered, not yet compressed (gzip only) */
+    struct prom_buf out;    /* what goes to the client next */
+    size_t off;             /* of out, already handed over */
+    struct metrics_cursor cursor;
+    bool self_done, done;
+};
+
+static void stream_free(void *cls)
+{
+    struct metrics_stream *s = cls;
+
+    if (s == NULL)
+        return;
+    metrics_cursor_cleanup(&s->cursor);
+    prom_gzip_free(s->gzip);
+    prom_buf_cleanup(&s->text);
+    prom_buf_cleanup(&s->out);
+    free(s);
+}
+
+/* Renders (and compresses) the next piece into s->out. Returns 0 or -errno. */
+static int stream_produce(struct metrics_stream *s)
+{
+    struct prom_buf *text = s->gzip != NULL ? &s->text : &s->out;
+    struct prom_writer w;
+    int rc;
+
+    prom_writer_init(&w, text, s->format);
+    if (!s->self_done) {
+        rc = metrics_render_self(s->x, &w);
+        s->self_done = true;
+    } else {
+        pthread_mutex_lock(&s->x->lock);
+        rc = metrics_render_targets_next(&s->cursor, &w, STREAM_CHUNK);
+        pthread_mutex_unlock(&s->x->lock);
+        if (rc == 0) {
+            rc = prom_finish(&w);
+            s->done = true;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    if (s->gzip != NULL) {
+        rc = prom_gzip_write(s->gzip, prom_buf_data(text), prom_buf_len(text), s->done, &s->out);
+        prom_buf_reset(text);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct metrics_stream *s = cls;
+    size_t n;
+
+    (void)pos;
+    while (s->off == prom_buf_len(&s->out)) {
+        if (s->done)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        prom_buf_reset(&s->out);
+        s->off = 0;
+        if (stream_produce(s) < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    n = prom_buf_len(&s->out) - s->off;
+    n = n < max ? n : max;
+    memcpy(buf, prom_buf_data(&s->out) + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+}
+
+static enum MHD_Result respond_metrics(struct request *rq)
+{
+    struct exporter *x = rq->x;
+    struct metrics_stream *s = calloc(1, sizeof(*s));
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+
+    if (s == NULL)
+        return respond_text(x, rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    s->x = x;
+    s->format = rq->format;
+    prom_buf_init(&s->text, BODY_LIMIT);
+    prom_buf_init(&s->out, BODY_LIMIT);
+    if (metrics_cursor_init(&s->cursor, rq->table, rq->format) < 0 ||
+        (rq->gzip && prom_gzip_new(&s->gzip) < 0)) {
+        stream_free(s);
+        return respond_text(x, rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, s,
+                                          stream_free);
+    if (r == NULL) {
+        stream_free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, prom_content_type(rq->format));
+    if (s->gzip != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    rc = MHD_queue_response(rq->conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    exporter_count_http(x, MHD_HTTP_OK);
+    return rc;
+}
+
 static enum MHD_Result finish_request(struct request *rq)
 {
     struct exporter *x = rq->x;
@@ -337,35 +457,24 @@ static enum MHD_Result finish_request(struct request *rq)
     struct prom_writer w;
     enum MHD_Result result;
     char err[ERR_LEN];
-    int rc;
+    int rc, code;
 
+    if (rq->kind == REQ_METRICS)
+        return respond_metrics(rq);
+    code = probe_http_status(rq->probe, err, sizeof(err));
+    if (code != 200)
+        return respond_text(x, rq->conn, (unsigned)code, err);
     prom_buf_init(&buf, BODY_LIMIT);
-    if (rq->kind == REQ_PROBE) {
-        int code = probe_http_status(rq->probe, err, sizeof(err));
-        if (code != 200) {
-            prom_buf_cleanup(&buf);
-            return respond_text(x, rq->conn, (unsigned)code, err);
-        }
-        if (probe_debug(rq->probe)) {
-            rc = probe_render_debug(rq->probe, &buf);
-            rq->format = PROM_FORMAT_TEXT;
-            result = rc == 0
-                         ? respond(x, rq->conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
+    if (probe_debug(rq->probe)) {
+        rc = probe_render_debug(rq->probe, &buf);
+        result = rc == 0 ? respond(x, rq->conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
                                    prom_buf_data(&buf), prom_buf_len(&buf), rq->gzip, NULL, NULL)
                          : respond_text(x, rq->conn, 500, "rendering failed");
-            prom_buf_cleanup(&buf);
-            return result;
-        }
-        prom_writer_init(&w, &buf, rq->format);
-        rc = probe_render(rq->probe, &w);
-    } else {
-        prom_writer_init(&w, &buf, rq->format);
-        metrics_render_self(x, &w);
-        pthread_mutex_lock(&x->lock);
-        metrics_render_targets(x, rq->cfg, &w);
-        pthread_mutex_unlock(&x->lock);
-        rc = prom_finish(&w);
+        prom_buf_cleanup(&buf);
+        return result;
     }
+    prom_writer_init(&w, &buf, rq->format);
+    rc = probe_render(rq->probe, &w);
     if (rc != 0) {
         prom_buf_cleanup(&buf);
         snprintf(err, sizeof(err), "rendering the metrics failed: %s", strerror(-rc));

@@ -258,6 +258,88 @@ else
     check "exporter W (allowed_targets) serves" false
 fi
 
+# ---------------------------------------------------------------------------------------
+# S: a /metrics body of many chunks (it is streamed: rendered and gzipped a piece at a time),
+# in every encoding, and a reload while a slow client is reading it: the body it gets is
+# whole (its scrape keeps the old target list), the next scrape has the new list.
+n_big=3000
+om_accept='application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5'
+big_targets() { # N: N anyip targets as JSON array items
+    awk -v n="$1" -v p="${NETLAB_V4_ANYIP_NET%.*.*/*}" 'BEGIN { for (i = 1; i <= n; i++)
+        printf "    { \"target\": \"%s.%d.%d\", \"labels\": { \"n\": \"%d\" } }%s\n",
+            p, 100 + int(i / 256), i % 256, i, i < n ? "," : "" }'
+}
+write_big() { # N: the configuration file with N static targets
+    { printf '{\n  "modules": { "icmp": { "timeout": "2s", "icmp": { "count": 1 } } },\n'
+      printf '  "targets": [\n'; big_targets "$1"; printf '  ]\n}\n'; } >"$tmp/cfg_s.json"
+}
+# families ID N: every static-target family has N series (the histogram: N _count lines).
+families() {
+    local id=$1 n=$2 f c
+    for f in icmp_target_success icmp_target_loss_ratio icmp_target_echoes_sent_total \
+        icmp_target_rtt_seconds_count; do
+        c=$(grep -c "^$f{" "$tmp/$id.plain")
+        if [ "$c" != "$n" ]; then
+            check_detail="request: $(reqdesc "$id")
+$f has $c series, expected $n; body size $(wc -c <"$tmp/$id.plain")"
+            return 1
+        fi
+    done
+}
+write_big "$n_big"
+if start_exporter S "127.0.0.1" --config.file="$tmp/cfg_s.json"; then
+    req s1 "$S_url/metrics"
+    check "S: $n_big static targets, /metrics: 200" want_code s1 200
+    check_detail="headers: $(tr -d '\r' <"$tmp/s1.hdr" | tr '\n' ' ')"
+    check "  HTTP/1.1: Transfer-Encoding chunked (streamed)" [ "$(hdr s1 Transfer-Encoding)" = chunked ]
+    check "  every family has $n_big series" families s1 "$n_big"
+    ok=$(grep -cE '^icmp_target_success\{.*\} 1$' "$tmp/s1.plain")
+    check_detail="$ok of $n_big targets answered"
+    check "  every target answered" [ "$ok" = "$n_big" ]
+    check "  promtool clean" promtool_clean s1
+    req s2 -H 'Accept-Encoding: gzip' "$S_url/metrics"
+    check "  gzip: Content-Encoding gzip" want_header s2 Content-Encoding '^gzip$'
+    check "  gzip: the stream decodes whole" gzip -t "$tmp/s2.body"
+    check "  gzip: every family has $n_big series" families s2 "$n_big"
+    check "  gzip: promtool clean" promtool_clean s2
+    req s3 -H "Accept: $om_accept" -H 'Accept-Encoding: gzip' "$S_url/metrics"
+    check "  OpenMetrics + gzip: every family has $n_big series" families s3 "$n_big"
+    check_detail="last line: '$(tail -n1 "$tmp/s3.plain")'"
+    check "  OpenMetrics + gzip: ends with # EOF" [ "$(tail -n1 "$tmp/s3.plain")" = "# EOF" ]
+    check "  OpenMetrics: strict parser accepts it" pyrun labels "$tmp/s3.plain" om \
+        icmp_target_success "{\"n\": \"$n_big\"}" "$(printf '{"target": "%s.%d.%d", "module": "icmp", "ip": "%s.%d.%d", "ip_version": "4", "n": "%d"}' \
+        "${NETLAB_V4_ANYIP_NET%.*.*/*}" $((100 + n_big / 256)) $((n_big % 256)) \
+        "${NETLAB_V4_ANYIP_NET%.*.*/*}" $((100 + n_big / 256)) $((n_big % 256)) "$n_big")"
+    req s4 --http1.0 "$S_url/metrics"
+    check "  HTTP/1.0 (no chunking: the body ends with the connection): whole" families s4 "$n_big"
+    # The slow reader: about 2 s for the body; the reload lands in the middle.
+    curl -sS -g --max-time 30 --limit-rate 4M -o "$tmp/slow.plain" -D "$tmp/slow.hdr" \
+        "$S_url/metrics" 2>"$tmp/slow.err" &
+    slow=$!
+    sleep 0.5
+    check "  the slow scrape is still reading when the reload comes" kill -0 "$slow"
+    write_big 10
+    req rl -X POST "$S_url/-/reload"
+    check "  reload to 10 targets during a slow scrape: 200" want_code rl 200
+    wait "$slow"
+    slow_rc=$?
+    printf 'curl --limit-rate 4M %s/metrics (reload after 0.5 s)\n' "$S_url" >"$tmp/slow.req"
+    check_detail="curl exit status $slow_rc: $(head -c 300 "$tmp/slow.err")"
+    check "  the slow scrape completes" [ "$slow_rc" = 0 ]
+    check "  ... with the old list's $n_big series in every family" families slow "$n_big"
+    check "  ... promtool clean" promtool_clean slow
+    req s5 "$S_url/metrics"
+    check "  the next scrape has the new list's 10" families s5 10
+    check "S is alive" alive S
+    stop_exporter S TERM 2
+    check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail: $(tail -5 "$tmp/S.log")"
+    check "S: SIGTERM -> exit 0 within 2 s" [ "$stop_rc" = 0 ]
+    check_detail=""
+    check "S logged no sanitizer report" bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/S.log'"
+else
+    check "exporter S ($n_big static targets) serves" false
+fi
+
 check "L is alive at the end" alive L
 check_detail="L's stderr:
 $(grep -vE 'level=(debug|info)' "$tmp/L.log" | head -20)"

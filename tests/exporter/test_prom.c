@@ -681,6 +681,69 @@ static void test_gzip(void)
     prom_buf_cleanup(&out);
 }
 
+/* The incremental form: any split of the input, fed piece by piece with the output drained
+ * between pieces (as the /metrics stream does), decodes to the input. */
+static void test_gzip_stream(void)
+{
+    struct prom_buf in, out, all;
+    struct prom_writer w;
+    uint64_t seed = 7;
+
+    prom_buf_init(&in, 8 << 20);
+    prom_buf_init(&out, 8 << 20);
+    prom_buf_init(&all, 8 << 20);
+    prom_writer_init(&w, &in, PROM_FORMAT_TEXT);
+    prom_family(&w, "icmp_target_success", PROM_TYPE_GAUGE, "Success.", NULL);
+    for (int i = 0; i < 20000; i++) {
+        char target[32];
+        snprintf(target, sizeof target, "198.18.%d.%d", i >> 8, i & 255);
+        const struct prom_label l[] = {{"target", target}};
+        prom_sample(&w, "icmp_target_success", l, 1, (double)(rng_next(&seed) % 2));
+    }
+    REQUIRE(prom_finish(&w) == 0);
+    char *back = malloc(prom_buf_len(&in) + 1);
+    REQUIRE(back != NULL);
+    /* Piece sizes: 1 byte, odd, about a chunk, bigger than the input, and random. */
+    const size_t pieces[] = {1, 997, 65536, 1 << 24, 0};
+    for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+        struct prom_gzip *g;
+        REQUIRE(prom_gzip_new(&g) == 0);
+        prom_buf_reset(&all);
+        size_t off = 0, len = prom_buf_len(&in);
+        int rc = 0;
+        while (rc == 0 && off < len) {
+            size_t n = pieces[k] != 0 ? pieces[k] : 1 + rng_next(&seed) % 100000;
+            n = n < len - off ? n : len - off;
+            prom_buf_reset(&out);
+            rc = prom_gzip_write(g, prom_buf_data(&in) + off, n, false, &out);
+            prom_buf_append(&all, prom_buf_data(&out), prom_buf_len(&out));
+            off += n;
+        }
+        CHECK_EQ(rc, 0);
+        prom_buf_reset(&out);
+        CHECK_EQ(prom_gzip_write(g, NULL, 0, true, &out), 0); /* an empty last piece */
+        prom_buf_append(&all, prom_buf_data(&out), prom_buf_len(&out));
+        prom_gzip_free(g);
+        long n = gunzip(prom_buf_data(&all), prom_buf_len(&all), back, len + 1);
+        CHECK_EQ(n, (long)len);
+        CHECK(n >= 0 && memcmp(back, prom_buf_data(&in), (size_t)n) == 0);
+    }
+    /* A failed output buffer stays failed. */
+    struct prom_gzip *g;
+    struct prom_buf tiny;
+    prom_buf_init(&tiny, 8);
+    REQUIRE(prom_gzip_new(&g) == 0);
+    CHECK_EQ(prom_gzip_write(g, prom_buf_data(&in), prom_buf_len(&in), true, &tiny), -E2BIG);
+    CHECK_EQ(prom_gzip_write(g, "x", 1, true, &tiny), -E2BIG);
+    prom_gzip_free(g);
+    prom_gzip_free(NULL);
+    prom_buf_cleanup(&tiny);
+    free(back);
+    prom_buf_cleanup(&in);
+    prom_buf_cleanup(&out);
+    prom_buf_cleanup(&all);
+}
+
 /*
  * A structural check of OpenMetrics output, since promtool parses the text format only:
  * ends in "# EOF\n"; metadata lines are TYPE, UNIT, HELP of known types, each at most once per
@@ -862,6 +925,7 @@ int main(void)
     test_negotiate();
     test_accepts_gzip();
     test_gzip();
+    test_gzip_stream();
     test_openmetrics_structure();
     return TEST_DONE();
 }
