@@ -106,6 +106,7 @@ struct icmp_engine {
     int epfd;
     int evfd;
     bool threaded;
+    bool no_thread; /* driven by icmp_send_echo: never threaded */
     pthread_t thread;
     uint64_t nonce;
     int64_t gap_ns;
@@ -1266,11 +1267,11 @@ int icmp_engine_open(struct icmp_engine **out, const struct icmp_engine_options 
         rc = first_error == -EPERM || first_error == -EACCES ? -EACCES : first_error;
         goto fail;
     }
-    if (!o->no_thread) {
-        rc = -pthread_create(&e->thread, NULL, engine_thread, e);
+    e->no_thread = o->no_thread;
+    if (!o->no_thread && !o->start_later) {
+        rc = icmp_engine_start(e);
         if (rc < 0)
             goto fail;
-        e->threaded = true;
     }
     *out = e;
     return 0;
@@ -1301,6 +1302,20 @@ static void wake(struct icmp_engine *e)
     if (write(e->evfd, &one, sizeof(one)) < 0) {
         /* EAGAIN: the counter is already non-zero, the engine will wake. */
     }
+}
+
+int icmp_engine_start(struct icmp_engine *e)
+{
+    int rc;
+
+    if (e->threaded || e->no_thread)
+        return -EALREADY;
+    rc = -pthread_create(&e->thread, NULL, engine_thread, e);
+    if (rc < 0)
+        return rc;
+    e->threaded = true;
+    wake(e); /* jobs may have been submitted before */
+    return 0;
 }
 
 void icmp_engine_close(struct icmp_engine *e)

@@ -190,6 +190,8 @@ struct icmp_engine_options {
     enum icmp_socket_mode mode4; /* wanted mode for IPv4: NONE means "auto" */
     enum icmp_socket_mode mode6; /* likewise for IPv6 */
     bool no_thread;              /* internal: driven by the caller (icmp_send_echo) */
+    bool start_later;            /* open the sockets only; icmp_engine_start starts the thread
+                                    (e.g. after the process dropped its privileges) */
     int families;                /* 0 = both; AF_INET or AF_INET6 = only that one */
 };
 
@@ -218,6 +220,13 @@ struct icmp_engine;
  * when none could be opened, -ENOMEM, or another -errno. Not thread-safe with close.
  */
 int icmp_engine_open(struct icmp_engine **out, const struct icmp_engine_options *options);
+
+/*
+ * Starts the engine thread of an engine opened with start_later (jobs submitted before
+ * wait for it). Returns 0, -EALREADY when it runs (or the engine is driven by the caller),
+ * or -errno from pthread_create. Not thread-safe with close.
+ */
+int icmp_engine_start(struct icmp_engine *e);
 
 /*
  * Stops the thread, completes every unfinished job as cancelled (callbacks run), closes

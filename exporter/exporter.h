@@ -79,6 +79,7 @@ struct probe_record {
 #define PROBE_HISTORY 16
 
 struct resolver;
+struct auth;
 
 struct exporter {
     struct log_config log;
@@ -86,6 +87,9 @@ struct exporter {
     const char *config_path; /* NULL: the embedded default */
     struct icmp_engine *engine;
     struct resolver *resolver;
+    struct auth *auth;         /* basic-auth verifier */
+    const char *tls_cert_file; /* the TLS files the server started with (NULL: plain HTTP) */
+    const char *tls_key_file;
     int64_t timeout_offset_ns;
     double start_time; /* CLOCK_REALTIME seconds */
 
@@ -115,10 +119,11 @@ extern const int http_counted_codes[HTTP_CODES_COUNTED];
 int exporter_reload(struct exporter *x, char *err, size_t errlen);
 
 /*
- * Whether cfg asks for TLS or basic auth, which this build does not implement yet: it
- * refuses such a configuration rather than serve unprotected. Reason in err.
+ * Whether cfg cannot be applied by a reload: its TLS files differ from those the server
+ * started with (TLS is set up at start). Reason in err.
  */
-bool exporter_unsupported(const struct config *cfg, char *err, size_t errlen);
+bool exporter_reload_conflict(const struct exporter *x, const struct config *cfg, char *err,
+                              size_t errlen);
 
 /* Counts one answered HTTP request. Thread-safe. */
 void exporter_count_http(struct exporter *x, int code);

@@ -14,7 +14,12 @@
 #include <microhttpd.h>
 
 #include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <malloc.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "exporter.h"
 #include "server.h"
 
@@ -43,6 +49,8 @@ static void print_usage(FILE *out)
           "                               (default: the configuration's, else :9723)\n"
           "  --timeout-offset=DURATION    subtracted from X-Prometheus-Scrape-Timeout-Seconds "
           "(default 500ms)\n"
+          "  --user=USER                  after opening its sockets, run as USER (name or uid)\n"
+          "                               instead of root; capabilities are dropped in any case\n"
           "  --log.level=LEVEL            debug, info, warn or error (default info)\n"
           "  --log.format=FORMAT          logfmt or json (default logfmt)\n"
           "  --help                       show this help and exit\n"
@@ -74,6 +82,7 @@ struct options {
     const char *listen[MAX_LISTEN];
     size_t n_listen;
     int64_t timeout_offset_ns;
+    const char *user;
     struct log_config log;
 };
 
@@ -110,6 +119,12 @@ static int parse_flags(int argc, char **argv, struct options *o)
                 fprintf(stderr, "icmp_exporter: --timeout-offset: bad duration '%s'\n", v);
                 return 2;
             }
+        } else if ((v = flag_value(argc, argv, &i, "--user", &missing)) != NULL) {
+            if (*v == '\0') {
+                fputs("icmp_exporter: --user needs a user name or uid\n", stderr);
+                return 2;
+            }
+            o->user = v;
         } else if ((v = flag_value(argc, argv, &i, "--log.level", &missing)) != NULL) {
             if (log_parse_level(v, &o->log.level) < 0) {
                 fprintf(stderr, "icmp_exporter: --log.level: want debug, info, warn or error\n");
@@ -154,6 +169,72 @@ static const char privilege_help[] =
     "(2) give the binary raw sockets: setcap cap_net_raw+ep icmp_exporter; "
     "(3) run it as root";
 
+/*
+ * Drops what the process was started with once its sockets are open, while it still has a
+ * single thread (capabilities are per thread): to USER when given (supplementary groups,
+ * gid, uid: root stays root only without --user), then every capability (a plain user
+ * with `setcap cap_net_raw+ep` holds CAP_NET_RAW otherwise), and no_new_privs, so no exec
+ * could regain any. Returns 0 or -errno with what failed in err.
+ */
+static int drop_privileges(const char *user, char *err, size_t errlen)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+    /* The bounding set too, while CAP_SETPCAP may still be there (root); a plain user
+     * cannot, and needs not: no_new_privs below stops every way back. Up to 63: the
+     * kernel's own last capability may be above this header's. */
+    for (int cap = 0; cap < 64 && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+        prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+    if (user != NULL) {
+        struct passwd pw, *found = NULL;
+        char buf[4096], *end;
+        uid_t uid;
+        gid_t gid;
+        unsigned long n;
+
+        if (getpwnam_r(user, &pw, buf, sizeof(buf), &found) != 0 || found == NULL) {
+            errno = 0;
+            n = strtoul(user, &end, 10);
+            if (*user < '0' || *user > '9' || *end != '\0' || errno != 0 || n >= (uid_t)-1) {
+                snprintf(err, errlen, "--user: no user \"%s\"", user);
+                return -ENOENT;
+            }
+            if (getpwuid_r((uid_t)n, &pw, buf, sizeof(buf), &found) != 0)
+                found = NULL;
+            uid = (uid_t)n;
+            gid = found != NULL ? found->pw_gid : (gid_t)n; /* a bare uid: its number as gid */
+        } else {
+            uid = found->pw_uid;
+            gid = found->pw_gid;
+        }
+        if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
+            setresuid(uid, uid, uid) != 0) {
+            int e = errno;
+            snprintf(err, errlen, "cannot become user %s (uid %u, gid %u): %s", user, (unsigned)uid,
+                     (unsigned)gid, strerror(e));
+            return -e;
+        }
+        if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+            snprintf(err, errlen, "could regain root after switching to user %s", user);
+            return -EPERM;
+        }
+    }
+    memset(data, 0, sizeof(data));
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (syscall(SYS_capset, &hdr, data) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot drop capabilities: %s", strerror(e));
+        return -e;
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot set no_new_privs: %s", strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
 static int serve(struct options *o, struct config *cfg)
 {
     struct exporter x = {.log = o->log, .config_path = o->config_file};
@@ -181,16 +262,19 @@ static int serve(struct options *o, struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (exporter_unsupported(cfg, err, sizeof(err))) {
-        log_write(&x.log, LOG_LEVEL_ERROR, "cannot serve this configuration", "err", err, NULL);
-        config_unref(cfg);
-        goto out;
-    }
     x.configs = config_slot_new(cfg);
     if (x.configs == NULL) {
         log_write(&x.log, LOG_LEVEL_ERROR, "out of memory", NULL);
         goto out;
     }
+    if ((web->tls_cert_file != NULL && (x.tls_cert_file = strdup(web->tls_cert_file)) == NULL) ||
+        (web->tls_key_file != NULL && (x.tls_key_file = strdup(web->tls_key_file)) == NULL)) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "out of memory", NULL);
+        goto out;
+    }
+    /* First what needs privileges (ICMP sockets, listening ports, the TLS key), then drop
+     * them while this is the only thread, then start the threads. */
+    eo.start_later = true;
     rc = icmp_engine_open(&x.engine, &eo);
     if (rc < 0) {
         log_write(&x.log, LOG_LEVEL_ERROR,
@@ -199,25 +283,42 @@ static int serve(struct options *o, struct config *cfg)
         goto out;
     }
     log_socket_modes(&x);
-    rc = resolver_open(&x.resolver, 2);
-    if (rc < 0) {
-        log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the resolver threads", "err",
-                  strerror(-rc), NULL);
-        goto out;
-    }
     if (n_listen == 0) {
         listen = web->listen_addresses;
         n_listen = web->n_listen_addresses;
     }
-    rc = server_start(&server, &x, listen, n_listen, err, sizeof(err));
+    rc = server_prepare(&server, &x, listen, n_listen, web, err, sizeof(err));
+    if (rc < 0) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the HTTP server", "err", err, NULL);
+        goto out;
+    }
+    rc = drop_privileges(o->user, err, sizeof(err));
+    if (rc < 0) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "cannot drop privileges", "err", err, NULL);
+        goto out;
+    }
+    if (geteuid() == 0)
+        log_write(&x.log, LOG_LEVEL_WARN,
+                  "running as root (without capabilities); --user=NAME runs as NAME once the "
+                  "sockets are open",
+                  NULL);
+    if ((rc = icmp_engine_start(x.engine)) < 0 || (rc = resolver_open(&x.resolver, 2)) < 0 ||
+        (rc = auth_open(&x.auth)) < 0) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the worker threads", "err", strerror(-rc),
+                  NULL);
+        goto out;
+    }
+    rc = server_run(server, err, sizeof(err));
     if (rc < 0) {
         log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the HTTP server", "err", err, NULL);
         goto out;
     }
     for (size_t i = 0; i < n_listen; i++)
-        log_write(&x.log, LOG_LEVEL_INFO, "listening", "address", listen[i], NULL);
+        log_write(&x.log, LOG_LEVEL_INFO, "listening", "address", listen[i], "tls",
+                  x.tls_cert_file != NULL ? "true" : "false", NULL);
     log_write(&x.log, LOG_LEVEL_INFO, "started", "version", ICMPX_VERSION, "config",
-              o->config_file != NULL ? o->config_file : "(embedded default)", NULL);
+              o->config_file != NULL ? o->config_file : "(embedded default)", "user",
+              o->user != NULL ? o->user : "(unchanged)", NULL);
 
     for (;;) {
         int sig;
@@ -244,12 +345,16 @@ out:
     resolver_close(x.resolver);
     icmp_engine_close(x.engine);
     x.engine = NULL;
+    auth_stop(x.auth); /* the checks queued run: their connections resume */
     /* Every probe is over now: give their connections up to 2 s to get their answers. */
     for (int i = 0; i < 200 && atomic_load(&x.open_requests) > 0; i++) {
         struct timespec tick = {0, 10000000};
         nanosleep(&tick, NULL);
     }
     server_stop(server);
+    auth_free(x.auth);
+    free((char *)x.tls_cert_file);
+    free((char *)x.tls_key_file);
     pthread_mutex_lock(&x.lock);
     target_table_unref(x.targets);
     x.targets = NULL;

@@ -18,16 +18,22 @@
 
 const int http_counted_codes[HTTP_CODES_COUNTED] = {0, 200, 400, 403, 404, 405, 500, 503, 401};
 
-bool exporter_unsupported(const struct config *cfg, char *err, size_t errlen)
+static bool same_path(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool exporter_reload_conflict(const struct exporter *x, const struct config *cfg, char *err,
+                              size_t errlen)
 {
     const struct config_web *web = config_web(cfg);
 
-    if (web->tls_cert_file == NULL && web->n_users == 0)
+    if (same_path(web->tls_cert_file, x->tls_cert_file) &&
+        same_path(web->tls_key_file, x->tls_key_file))
         return false;
     snprintf(err, errlen,
-             "web.%s is not implemented in this version; refusing to serve without the "
-             "protection the configuration asks for",
-             web->tls_cert_file != NULL ? "tls_server_config" : "basic_auth_users");
+             "web.tls_server_config differs from the one the server started with; TLS is set up "
+             "at start: restart to apply it");
     return true;
 }
 
@@ -37,7 +43,7 @@ int exporter_reload(struct exporter *x, char *err, size_t errlen)
     int rc = x->config_path != NULL ? config_load_file(x->config_path, &cfg, err, errlen)
                                     : config_load_default(&cfg, err, errlen);
 
-    if (rc == 0 && exporter_unsupported(cfg, err, errlen)) {
+    if (rc == 0 && exporter_reload_conflict(x, cfg, err, errlen)) {
         config_unref(cfg);
         cfg = NULL;
         rc = -ENOTSUP;

@@ -9,6 +9,7 @@
  * small structs, not a thousand threads. (libmicrohttpd forbids suspend/resume together
  * with thread-per-connection, and its select() mode stops at 1024 descriptors.)
  */
+#include "auth.h"
 #include "exporter.h"
 #include "server.h"
 
@@ -29,6 +30,9 @@
 #define BODY_LIMIT    (64u * 1024 * 1024)
 #define ERR_LEN       512
 #define RELOAD_ERRLEN 1024
+#define TLS_FILE_MAX  (1024 * 1024)
+/* TLS 1.2 and 1.3 only, as Prometheus' exporter-toolkit by default. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 enum request_kind { REQ_PROBE, REQ_METRICS };
 
@@ -40,7 +44,15 @@ struct target_call {
     size_t index;
 };
 
+/* What *con_cls points at across calls of the handler: each kind starts with its stage. */
+enum conn_stage {
+    STAGE_HEADERS = 1, /* the request's headers are in; answer on the next call */
+    STAGE_AUTH,        /* struct auth_wait: credentials being verified */
+    STAGE_REQUEST,     /* struct request: a /probe or /metrics waiting on its probes */
+};
+
 struct request {
+    enum conn_stage stage;
     struct exporter *x;
     struct MHD_Connection *conn;
     enum request_kind kind;
@@ -57,6 +69,11 @@ struct request {
 
 struct server {
     struct exporter *x;
+    int fds[MAX_DAEMONS];      /* listening sockets not yet handed to a daemon */
+    int families[MAX_DAEMONS]; /* their address families */
+    size_t n_fds;
+    char *tls_cert, *tls_key; /* PEM, NULL without TLS */
+    size_t tls_cert_len, tls_key_len;
     struct MHD_Daemon *daemons[MAX_DAEMONS];
     size_t n_daemons;
 };
@@ -246,6 +263,7 @@ static enum MHD_Result start_probe(struct exporter *x, struct MHD_Connection *co
     }
     rq->x = x;
     rq->conn = conn;
+    rq->stage = STAGE_REQUEST;
     rq->kind = REQ_PROBE;
     atomic_fetch_add(&x->open_requests, 1);
     rq->format = prom_negotiate(header(conn, MHD_HTTP_HEADER_ACCEPT));
@@ -302,6 +320,7 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
     }
     rq->x = x;
     rq->conn = conn;
+    rq->stage = STAGE_REQUEST;
     rq->kind = REQ_METRICS;
     atomic_fetch_add(&x->open_requests, 1);
     rq->format = prom_negotiate(header(conn, MHD_HTTP_HEADER_ACCEPT));
@@ -687,35 +706,13 @@ static const struct route routes[] = {
  * connection answered on the first call of the handler (before it has taken the whole
  * request), so every request is answered on the second call, and keep-alive holds.
  */
-static char headers_seen;
+static enum conn_stage headers_seen = STAGE_HEADERS;
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+/* Routes a request that passed authentication. */
+static enum MHD_Result route_request(struct exporter *x, struct MHD_Connection *conn,
+                                     const char *url, const char *method, void **con_cls)
 {
-    struct exporter *x = cls;
-    struct request *rq = *con_cls;
     const struct route *route = NULL;
-
-    (void)version;
-    (void)upload_data;
-    if (*con_cls == NULL) {
-        *con_cls = &headers_seen;
-        return MHD_YES;
-    }
-    if (*con_cls == &headers_seen) {
-        if (*upload_data_size != 0) {
-            *upload_data_size = 0; /* no endpoint takes a body */
-            return MHD_YES;
-        }
-        *con_cls = NULL;
-        rq = NULL;
-    }
-    if (rq != NULL) {
-        if (!atomic_load(&rq->ready))
-            return MHD_YES;
-        return finish_request(rq);
-    }
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(url, routes[i].path) == 0)
@@ -753,14 +750,164 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return respond_text(x, conn, MHD_HTTP_OK, "OK");
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Basic authentication (auth.c): a remembered pair passes at once; otherwise the
+ * connection is suspended while the worker runs bcrypt, as a probe waits on the engine.
+ */
+
+struct auth_wait {
+    enum conn_stage stage; /* STAGE_AUTH */
+    struct exporter *x;
+    struct MHD_Connection *conn;
+    enum auth_result result; /* AUTH_OK, AUTH_DENIED or AUTH_BUSY once done */
+    _Atomic bool done;
+};
+
+static void auth_wait_free(struct auth_wait *aw)
+{
+    atomic_fetch_sub(&aw->x->open_requests, 1);
+    free(aw);
+}
+
+static void on_auth_done(void *arg, bool ok)
+{
+    struct auth_wait *aw = arg;
+
+    aw->result = ok ? AUTH_OK : AUTH_DENIED;
+    atomic_store(&aw->done, true);
+    MHD_resume_connection(aw->conn); /* aw is not touched after this */
+}
+
+static enum MHD_Result unauthorized(struct exporter *x, struct MHD_Connection *conn)
+{
+    static const char body[] = "unauthorized\n";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc;
+
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    rc = MHD_queue_basic_auth_fail_response(conn, "icmp_exporter", r);
+    MHD_destroy_response(r);
+    exporter_count_http(x, MHD_HTTP_UNAUTHORIZED);
+    return rc;
+}
+
+static enum MHD_Result auth_answer(struct exporter *x, struct MHD_Connection *conn,
+                                   enum auth_result result, const char *url, const char *method,
+                                   void **con_cls)
+{
+    if (result == AUTH_OK)
+        return route_request(x, conn, url, method, con_cls);
+    if (result == AUTH_BUSY)
+        return respond(x, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+                       "too many authentications in progress\n", 37, false, "Retry-After", "1");
+    return unauthorized(x, conn);
+}
+
+static enum MHD_Result authenticate(struct exporter *x, struct MHD_Connection *conn,
+                                    const char *url, const char *method, void **con_cls)
+{
+    struct config *cfg = config_slot_get(x->configs);
+    const struct config_web *web = config_web(cfg);
+    struct auth_wait *aw = NULL;
+    char *password = NULL, *user = NULL;
+    enum auth_result r;
+
+    if (web->n_users == 0) {
+        config_unref(cfg);
+        return route_request(x, conn, url, method, con_cls);
+    }
+    user = MHD_basic_auth_get_username_password(conn, &password);
+    r = auth_check(x->auth, web, user, password, NULL, NULL);
+    if (r == AUTH_PENDING) {
+        /* Suspend before the worker can resume: it may finish before auth_check returns. */
+        aw = calloc(1, sizeof(*aw));
+        if (aw == NULL) {
+            r = AUTH_BUSY;
+        } else {
+            *aw = (struct auth_wait){.stage = STAGE_AUTH, .x = x, .conn = conn};
+            atomic_fetch_add(&x->open_requests, 1);
+            *con_cls = aw;
+            MHD_suspend_connection(conn);
+            r = auth_check(x->auth, web, user, password, on_auth_done, aw);
+            if (r != AUTH_PENDING) { /* answered on the next call, like a late result */
+                aw->result = r;
+                atomic_store(&aw->done, true);
+                MHD_resume_connection(conn);
+            }
+        }
+    }
+    if (password != NULL) {
+        explicit_bzero(password, strlen(password));
+        MHD_free(password);
+    }
+    MHD_free(user);
+    config_unref(cfg);
+    if (aw != NULL)
+        return MHD_YES;
+    return auth_answer(x, conn, r, url, method, con_cls);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    struct exporter *x = cls;
+
+    (void)version;
+    (void)upload_data;
+    if (*con_cls == NULL) {
+        *con_cls = &headers_seen;
+        return MHD_YES;
+    }
+    switch (*(enum conn_stage *)*con_cls) {
+    case STAGE_HEADERS:
+        if (*upload_data_size != 0) {
+            *upload_data_size = 0; /* no endpoint takes a body */
+            return MHD_YES;
+        }
+        *con_cls = NULL;
+        return authenticate(x, conn, url, method, con_cls);
+    case STAGE_AUTH: {
+        struct auth_wait *aw = *con_cls;
+        enum auth_result r;
+        if (!atomic_load(&aw->done))
+            return MHD_YES;
+        r = aw->result;
+        *con_cls = NULL;
+        auth_wait_free(aw);
+        return auth_answer(x, conn, r, url, method, con_cls);
+    }
+    case STAGE_REQUEST: {
+        struct request *rq = *con_cls;
+        if (!atomic_load(&rq->ready))
+            return MHD_YES;
+        return finish_request(rq);
+    }
+    }
+    return MHD_NO;
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
     (void)toe;
-    if (*con_cls != &headers_seen)
-        request_free(*con_cls);
+    if (*con_cls != NULL) {
+        switch (*(enum conn_stage *)*con_cls) {
+        case STAGE_HEADERS:
+            break;
+        case STAGE_AUTH: /* only once done: a suspended connection is never completed */
+            auth_wait_free(*con_cls);
+            break;
+        case STAGE_REQUEST:
+            request_free(*con_cls);
+            break;
+        }
+    }
     *con_cls = NULL;
 }
 
@@ -815,46 +962,177 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss, bool *any
     return 0;
 }
 
-int server_start(struct server **out, struct exporter *x, const char *const *listen, size_t n,
-                 char *err, size_t errlen)
+/* Reads a whole (small) file for TLS into a NUL-terminated buffer. Returns 0 or -errno. */
+static int read_small_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    *out = NULL;
+    if (f == NULL)
+        return -errno;
+    for (;;) {
+        if (cap - n < 4096) {
+            char *more;
+            if (cap >= TLS_FILE_MAX) {
+                rc = -EFBIG;
+                break;
+            }
+            more = realloc(buf, cap + 65536);
+            if (more == NULL) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = more;
+            cap += 65536;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                rc = -EIO;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc < 0) {
+        if (buf != NULL)
+            explicit_bzero(buf, cap);
+        free(buf);
+        return rc;
+    }
+    if (buf == NULL && (buf = malloc(1)) == NULL)
+        return -ENOMEM;
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* A listening TCP socket for one address (":port": IPv6 and IPv4 when the host has IPv6).
+ * Returns the descriptor, or -errno. */
+static int open_listener(const struct sockaddr_storage *ss, bool any, uint16_t port, int *family)
+{
+    struct sockaddr_storage a = *ss;
+    socklen_t len;
+    int fd, one = 1, zero = 0, e;
+
+    if (any) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a;
+        memset(&a, 0, sizeof(a));
+        s6->sin6_family = AF_INET6;
+        s6->sin6_addr = in6addr_any;
+        s6->sin6_port = htons(port);
+    }
+    fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && any && errno == EAFNOSUPPORT) { /* a kernel without IPv6 */
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&a;
+        memset(&a, 0, sizeof(a));
+        s4->sin_family = AF_INET;
+        s4->sin_addr.s_addr = htonl(INADDR_ANY);
+        s4->sin_port = htons(port);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0)
+        return -errno;
+    len = a.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, any ? &zero : &one, sizeof(int));
+    if (bind(fd, (struct sockaddr *)&a, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        e = errno;
+        close(fd);
+        return -e;
+    }
+    *family = a.ss_family;
+    return fd;
+}
+
+int server_prepare(struct server **out, struct exporter *x, const char *const *listen, size_t n,
+                   const struct config_web *web, char *err, size_t errlen)
 {
     struct server *s = calloc(1, sizeof(*s));
+    int rc;
 
+    *out = NULL;
     if (s == NULL)
         return -ENOMEM;
     s->x = x;
-    for (size_t i = 0; i < n && i < MAX_DAEMONS; i++) {
+    for (size_t i = 0; i < MAX_DAEMONS; i++)
+        s->fds[i] = -1;
+    if (n > MAX_DAEMONS) {
+        snprintf(err, errlen, "at most %d listen addresses", MAX_DAEMONS);
+        server_stop(s);
+        return -EINVAL;
+    }
+    if (web->tls_cert_file != NULL) {
+        const char *failed = web->tls_cert_file;
+        rc = read_small_file(web->tls_cert_file, &s->tls_cert, &s->tls_cert_len);
+        if (rc == 0) {
+            failed = web->tls_key_file;
+            rc = read_small_file(web->tls_key_file, &s->tls_key, &s->tls_key_len);
+        }
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot read %s: %s", failed, strerror(-rc));
+            server_stop(s);
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
         struct sockaddr_storage ss = {0};
         bool any = false;
         uint16_t port = 0;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-        struct MHD_Daemon *d;
 
         if (parse_listen(listen[i], &ss, &any, &port) < 0) {
             snprintf(err, errlen, "bad listen address \"%s\": want host:port or :port", listen[i]);
             server_stop(s);
             return -EINVAL;
         }
-        if (any)
-            flags |= MHD_USE_DUAL_STACK;
-        else if (ss.ss_family == AF_INET6)
-            flags |= MHD_USE_IPv6;
-        d = MHD_start_daemon(flags, port, NULL, NULL, handle, x, MHD_OPTION_EXTERNAL_LOGGER,
-                             mhd_log, x, MHD_OPTION_NOTIFY_COMPLETED, completed, x,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-                             /* 8 KiB per connection, not 32 KiB allocated and zeroed for
-                              * each: our requests are a line and a few headers. */
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
-                             any ? MHD_OPTION_END : MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_END);
-        if (d == NULL) {
-            snprintf(err, errlen, "cannot listen on %s (address in use, or not local?)", listen[i]);
+        rc = open_listener(&ss, any, port, &s->families[i]);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", listen[i], strerror(-rc));
             server_stop(s);
-            return -EADDRNOTAVAIL;
+            return rc;
         }
-        s->daemons[s->n_daemons++] = d;
+        s->fds[i] = rc;
+        s->n_fds = i + 1;
     }
     *out = s;
+    return 0;
+}
+
+int server_run(struct server *s, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->n_fds; i++) {
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+        struct MHD_Daemon *d;
+
+        if (s->families[i] == AF_INET6)
+            flags |= MHD_USE_IPv6;
+        if (s->tls_cert != NULL)
+            flags |= MHD_USE_TLS;
+        /* The TLS options come last: without TLS, MHD_OPTION_END stops the list there. */
+        d = MHD_start_daemon(flags, 0, NULL, NULL, handle, s->x, MHD_OPTION_EXTERNAL_LOGGER,
+                             mhd_log, s->x, MHD_OPTION_NOTIFY_COMPLETED, completed, s->x,
+                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                             /* 8 KiB per connection, not 32 KiB allocated and zeroed for each: our
+                              * requests are a line and a few headers. */
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
+                             MHD_OPTION_LISTEN_SOCKET, s->fds[i],
+                             s->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+                             s->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
+                             MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_END);
+        if (d == NULL) {
+            snprintf(err, errlen, "cannot start the HTTP server%s (see the log above)",
+                     s->tls_cert != NULL ? " with TLS: check the certificate and key" : "");
+            return -EINVAL;
+        }
+        s->fds[i] = -1; /* the daemon's now */
+        s->daemons[s->n_daemons++] = d;
+    }
     return 0;
 }
 
@@ -873,5 +1151,13 @@ void server_stop(struct server *s)
         return;
     for (size_t i = 0; i < s->n_daemons; i++)
         MHD_stop_daemon(s->daemons[i]);
+    for (size_t i = 0; i < s->n_fds; i++) {
+        if (s->fds[i] >= 0)
+            close(s->fds[i]);
+    }
+    if (s->tls_key != NULL)
+        explicit_bzero(s->tls_key, s->tls_key_len);
+    free(s->tls_key);
+    free(s->tls_cert);
     free(s);
 }

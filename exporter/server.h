@@ -4,15 +4,23 @@
 
 #include <stddef.h>
 
+struct config_web;
+
 struct exporter;
 struct server;
 
 /*
- * Listens on every address ("host:port", "[v6]:port", ":port" for all of IPv4 and IPv6)
- * and serves until server_stop. Returns 0, or -errno with the reason in err.
+ * Binds every listen address ("host:port", "[v6]:port", ":port" for all of IPv4 and IPv6)
+ * and reads the TLS certificate and key when web names them: everything that may need
+ * privileges, so the process can drop them before any thread starts. Returns 0, or -errno
+ * with the reason in err.
  */
-int server_start(struct server **out, struct exporter *x, const char *const *listen, size_t n,
-                 char *err, size_t errlen);
+int server_prepare(struct server **out, struct exporter *x, const char *const *listen, size_t n,
+                   const struct config_web *web, char *err, size_t errlen);
+
+/* Starts serving on the prepared sockets (a polling thread per address). Returns 0 or
+ * -errno with the reason in err (the server must then be stopped). */
+int server_run(struct server *s, char *err, size_t errlen);
 
 /* Stops accepting new connections; requests in flight go on. */
 void server_quiesce(struct server *s);

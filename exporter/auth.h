@@ -1,0 +1,37 @@
+/* HTTP basic authentication against bcrypt hashes (auth.c). */
+#ifndef EXPORTER_AUTH_H
+#define EXPORTER_AUTH_H
+
+#include "config/config.h"
+
+#include <stdbool.h>
+
+struct auth;
+
+/* Starts the verifier (its worker thread). Returns 0 or -errno. */
+int auth_open(struct auth **out);
+
+/* Stops the worker after the queued checks have run (each callback runs); later checks
+ * that need it answer AUTH_BUSY. auth_free then frees it, once nothing can call auth_check.
+ * Both accept NULL. */
+void auth_stop(struct auth *a);
+void auth_free(struct auth *a);
+
+enum auth_result {
+    AUTH_OK,      /* no users configured, or a remembered good pair */
+    AUTH_DENIED,  /* no credentials */
+    AUTH_PENDING, /* done(arg, ok) will run on the worker thread */
+    AUTH_BUSY,    /* too many checks waiting (or out of memory): answer 503 */
+};
+
+typedef void (*auth_done_fn)(void *arg, bool ok);
+
+/*
+ * Checks user/password (NULL: none sent) against web's users. Only AUTH_PENDING calls done,
+ * later and on another thread; the strings are copied. With done NULL nothing is queued:
+ * AUTH_PENDING then only says that the slow check is needed. Thread-safe.
+ */
+enum auth_result auth_check(struct auth *a, const struct config_web *web, const char *user,
+                            const char *password, auth_done_fn done, void *arg);
+
+#endif
