@@ -386,6 +386,7 @@ struct rtt_stats {
     uint64_t buckets[CONFIG_MAX_BUCKETS];
     uint64_t by_status[ICMP_STATUS_LIMIT];
     uint32_t sent;
+    uint32_t attempted; /* sent, plus the echoes the kernel refused to send (no route...) */
 };
 
 static void collect(const struct probe *p, struct rtt_stats *s)
@@ -396,9 +397,18 @@ static void collect(const struct probe *p, struct rtt_stats *s)
         return;
     for (uint32_t i = 0; i < p->count; i++) {
         const struct icmp_echo_result *r = &p->results[i];
-        if (!r->sent)
+        if (!r->sent) {
+            /* Refused by the kernel (no route, a firewall): not sent, yet an outcome the
+             * operator must see, under its status, and a loss. Echoes never tried (cut by
+             * the deadline) count nowhere. */
+            if (r->send_errno != 0) {
+                s->attempted++;
+                s->by_status[r->status]++;
+            }
             continue;
+        }
         s->sent++;
+        s->attempted++;
         s->by_status[r->status]++;
         if (r->status != ICMP_STATUS_SUCCESS)
             continue;
@@ -475,7 +485,7 @@ int probe_render(const struct probe *p, struct prom_writer *w)
     gauge(w, "probe_icmp_echoes_sent", "Echo requests sent by this probe", s.sent);
     gauge(w, "probe_icmp_echoes_received", "Echo replies received by this probe", s.n);
     gauge(w, "probe_icmp_loss_ratio", "Share of echoes sent that got no echo reply (0-1)",
-          s.sent > 0 ? 1.0 - (double)s.n / s.sent : 1.0);
+          s.attempted > 0 ? 1.0 - (double)s.n / s.attempted : 1.0);
     if (s.n > 0) {
         double avg = s.sum / s.n;
         double var = s.sumsq / s.n - avg * avg;
@@ -573,7 +583,7 @@ int probe_fold(const struct probe *p, struct target_state *t)
     t->rtt_sum += s.sum;
     t->scraped = true;
     t->success = probe_success(p);
-    t->loss_ratio = s.sent > 0 ? 1.0 - (double)s.n / s.sent : 1.0;
+    t->loss_ratio = s.attempted > 0 ? 1.0 - (double)s.n / s.attempted : 1.0;
     t->hop_limit = (int16_t)(s.n > 0 ? s.hop_limit : -1);
     if (p->resolved) {
         icmp_addr_format(&p->res.addr, t->ip, sizeof(t->ip));

@@ -130,6 +130,24 @@ for row in UNREACH_HOST:4:dest_host_unreachable UNREACH_NET:4:dest_net_unreachab
     check "  fast: probe_duration_seconds < 1 (timeout 5)" want_metric "$id" lt 1 probe_duration_seconds
 done
 
+# Echoes the kernel refuses to send: a prohibit route in this (client) namespace for one
+# address of each blackhole net. Nothing leaves the host; each refused echo shows under its
+# status and as a loss, not as sent.
+refused4=${NETLAB_V4_BLACKHOLE_NET%.*/*}.201 refused6=${NETLAB_V6_BLACKHOLE_NET%/*}201
+ip route add prohibit "$refused4/32" && ip -6 route add prohibit "$refused6/128"
+for t in "$refused4" "$refused6"; do
+    probe refused "target=$t&count=3&interval=10ms&timeout=1s"
+    check "send refused locally (prohibit route) $t: 200, probe_success 0" \
+        want_metric refused eq 0 probe_success
+    check "  probe_icmp_echoes_sent 0" want_metric refused eq 0 probe_icmp_echoes_sent
+    check "  probe_icmp_replies{status=dest_prot_unreachable} 3 (EACCES from sendmsg)" \
+        want_metric refused eq 3 probe_icmp_replies status=dest_prot_unreachable
+    check "  probe_icmp_loss_ratio 1" want_metric refused eq 1 probe_icmp_loss_ratio
+    check "  fast: probe_duration_seconds < 0.5" want_metric refused lt 0.5 probe_duration_seconds
+done
+ip route del prohibit "$refused4/32"
+ip -6 route del prohibit "$refused6/128"
+
 # In parallel: the blackholes (1 s timeout), the late host, corrupt and foreign replies.
 bg=()
 probe bh4 "target=$NETLAB_V4_BLACKHOLE&module=short" &
