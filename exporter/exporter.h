@@ -38,7 +38,10 @@ struct target_state {
     uint64_t *rtt_buckets; /* module->n_buckets, per bucket (not cumulative) */
     uint64_t rtt_count;
     double rtt_sum;
+    uint64_t duplicates;
     double loss_ratio; /* the fields from here hold the last scrape, when scraped */
+    double rtt_min, rtt_avg, rtt_max, rtt_stddev; /* when rtt_n > 0 */
+    uint32_t rtt_n;
     int16_t hop_limit; /* -1: no reply carried one */
     uint8_t ip_version;
     bool scraped;
@@ -59,8 +62,10 @@ struct target_table {
     uint64_t *buckets; /* the states' rtt_buckets */
 };
 
-/* A table of zeroed states for cfg's targets with one reference, or NULL (out of memory). */
-struct target_table *target_table_new(struct config *cfg);
+/* A table for cfg's targets with one reference, or NULL (out of memory): zeroed states,
+ * except targets that prev (a table of an earlier configuration, or NULL) has unchanged,
+ * which keep their counters. exporter.lock held when prev is given. */
+struct target_table *target_table_new(struct config *cfg, const struct target_table *prev);
 struct target_table *target_table_ref(struct target_table *t);
 void target_table_unref(struct target_table *t); /* NULL is fine */
 

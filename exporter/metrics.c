@@ -248,7 +248,89 @@ int metrics_render_self(struct exporter *x, struct prom_writer *w)
  * The static targets' table.
  */
 
-struct target_table *target_table_new(struct config *cfg)
+/* The identity of a static target across reloads: its target, module and labels. */
+static uint64_t target_key_hash(const struct config_target *t)
+{
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    const char *parts[2] = {t->target, t->module->name};
+
+    for (size_t k = 0; k < 2 + 2 * t->n_labels; k++) {
+        const char *p = k < 2              ? parts[k]
+                        : (k - 2) % 2 == 0 ? t->labels[(k - 2) / 2].name
+                                           : t->labels[(k - 2) / 2].value;
+        for (; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211u;
+        h = (h ^ 0xff) * 1099511628211u; /* a separator no string contains */
+    }
+    return h;
+}
+
+static bool same_target(const struct config_target *a, const struct config_target *b)
+{
+    if (strcmp(a->target, b->target) != 0 || strcmp(a->module->name, b->module->name) != 0 ||
+        a->n_labels != b->n_labels || a->module->n_buckets != b->module->n_buckets)
+        return false;
+    for (size_t k = 0; k < a->n_labels; k++) {
+        if (strcmp(a->labels[k].name, b->labels[k].name) != 0 ||
+            strcmp(a->labels[k].value, b->labels[k].value) != 0)
+            return false;
+    }
+    for (size_t b_ = 0; b_ < a->module->n_buckets; b_++) {
+        if (a->module->buckets[b_] != b->module->buckets[b_])
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Carries the counters of every target that a reload kept unchanged (same target, module,
+ * labels and buckets) from prev into t, so a reload is not a counter reset for them. A
+ * scrape still running on prev may add to it afterwards; those few echoes are not carried.
+ * prev's counters are read under exporter.lock (held by the caller).
+ */
+#define TAKEN (SIZE_MAX - 1)
+
+static void carry_states(struct target_table *t, const struct target_table *prev)
+{
+    const struct config_target *nt = config_targets(t->cfg, &(size_t){0});
+    const struct config_target *ot = config_targets(prev->cfg, &(size_t){0});
+    size_t cap = 1, *slots;
+
+    while (cap < prev->n * 2)
+        cap *= 2;
+    slots = malloc(cap * sizeof(*slots));
+    if (slots == NULL)
+        return; /* the counters start again: a reset, not a failure */
+    for (size_t i = 0; i < cap; i++)
+        slots[i] = SIZE_MAX;
+    for (size_t j = 0; j < prev->n; j++) {
+        size_t i = (size_t)target_key_hash(&ot[j]) & (cap - 1);
+        while (slots[i] != SIZE_MAX)
+            i = (i + 1) & (cap - 1);
+        slots[i] = j;
+    }
+    for (size_t k = 0; k < t->n; k++) {
+        size_t i = (size_t)target_key_hash(&nt[k]) & (cap - 1);
+        for (; slots[i] != SIZE_MAX; i = (i + 1) & (cap - 1)) {
+            if (slots[i] == TAKEN || !same_target(&nt[k], &ot[slots[i]]))
+                continue;
+            const struct target_state *o = &prev->states[slots[i]];
+            struct target_state *s = &t->states[k];
+            uint64_t *buckets = s->rtt_buckets;
+            *s = *o;
+            s->rtt_buckets = buckets;
+            memcpy(buckets, o->rtt_buckets, nt[k].module->n_buckets * sizeof(*buckets));
+            s->other = NULL;
+            if (o->other != NULL && (s->other = malloc(ICMP_STATUS_LIMIT * sizeof(uint64_t))))
+                memcpy(s->other, o->other, ICMP_STATUS_LIMIT * sizeof(uint64_t));
+            slots[i] = TAKEN; /* a target listed twice: the second starts at zero */
+            break;
+        }
+    }
+    free(slots);
+}
+
+struct target_table *target_table_new(struct config *cfg, const struct target_table *prev)
 {
     size_t n, n_buckets = 0;
     const struct config_target *t = config_targets(cfg, &n);
@@ -275,6 +357,8 @@ struct target_table *target_table_new(struct config *cfg)
     atomic_init(&table->refs, 1);
     table->cfg = config_ref(cfg);
     table->n = n;
+    if (prev != NULL && prev->n > 0 && n > 0)
+        carry_states(table, prev);
     return table;
 }
 
@@ -314,8 +398,13 @@ enum target_family {
     TF_SUCCESS,
     TF_LOSS,
     TF_HOP_LIMIT,
+    TF_RTT_MIN,
+    TF_RTT_AVG,
+    TF_RTT_MAX,
+    TF_RTT_STDDEV,
     TF_SENT,
     TF_REPLIES,
+    TF_DUPLICATES,
     TF_RTT,
     TF_END,
 };
@@ -331,10 +420,20 @@ static const struct {
                  "Share of the last scrape's echoes that got no echo reply (0-1)"},
     [TF_HOP_LIMIT] = {"icmp_target_reply_hop_limit", PROM_TYPE_GAUGE,
                       "TTL / hop limit of the last echo reply (a path change signal)"},
+    [TF_RTT_MIN] = {"icmp_target_rtt_min_seconds", PROM_TYPE_GAUGE,
+                    "Smallest round-trip time of the last scrape's echoes"},
+    [TF_RTT_AVG] = {"icmp_target_rtt_avg_seconds", PROM_TYPE_GAUGE,
+                    "Mean round-trip time of the last scrape's echoes"},
+    [TF_RTT_MAX] = {"icmp_target_rtt_max_seconds", PROM_TYPE_GAUGE,
+                    "Largest round-trip time of the last scrape's echoes"},
+    [TF_RTT_STDDEV] = {"icmp_target_rtt_stddev_seconds", PROM_TYPE_GAUGE,
+                       "Population standard deviation of the last scrape's round-trip times"},
     [TF_SENT] = {"icmp_target_echoes_sent_total", PROM_TYPE_COUNTER,
                  "Echo requests sent to the static target"},
     [TF_REPLIES] = {"icmp_target_replies_total", PROM_TYPE_COUNTER,
                     "Echoes to the static target by outcome (IP_STATUS name)"},
+    [TF_DUPLICATES] = {"icmp_target_duplicates_total", PROM_TYPE_COUNTER,
+                       "Duplicate echo replies from the static target"},
     [TF_RTT] = {"icmp_target_rtt_seconds", PROM_TYPE_HISTOGRAM,
                 "Round-trip times of the static target's echo replies"},
 };
@@ -396,7 +495,8 @@ static void render_target(struct metrics_cursor *c, struct prom_writer *w, size_
     struct prom_label *l = c->labels, *own = c->labels + 5;
     char version[4];
 
-    if (!s->scraped || (c->family == TF_HOP_LIMIT && s->hop_limit < 0))
+    if (!s->scraped || (c->family == TF_HOP_LIMIT && s->hop_limit < 0) ||
+        (c->family >= TF_RTT_MIN && c->family <= TF_RTT_STDDEV && s->rtt_n == 0))
         return;
     snprintf(version, sizeof(version), "%u", (unsigned)s->ip_version);
     l[0] = (struct prom_label){"target", t->target};
@@ -416,8 +516,23 @@ static void render_target(struct metrics_cursor *c, struct prom_writer *w, size_
     case TF_HOP_LIMIT:
         prom_sample2(w, name, l, 4, own, t->n_labels, s->hop_limit);
         break;
+    case TF_RTT_MIN:
+        prom_sample2(w, name, l, 4, own, t->n_labels, s->rtt_min);
+        break;
+    case TF_RTT_AVG:
+        prom_sample2(w, name, l, 4, own, t->n_labels, s->rtt_avg);
+        break;
+    case TF_RTT_MAX:
+        prom_sample2(w, name, l, 4, own, t->n_labels, s->rtt_max);
+        break;
+    case TF_RTT_STDDEV:
+        prom_sample2(w, name, l, 4, own, t->n_labels, s->rtt_stddev);
+        break;
     case TF_SENT:
         prom_sample2(w, name, l, 4, own, t->n_labels, (double)s->sent);
+        break;
+    case TF_DUPLICATES:
+        prom_sample2(w, name, l, 4, own, t->n_labels, (double)s->duplicates);
         break;
     case TF_REPLIES:
         /* Success always (a target that never answered shows 0), others once seen. The

@@ -581,6 +581,15 @@ int probe_fold(const struct probe *p, struct target_state *t)
         t->rtt_buckets[b] += s.buckets[b];
     t->rtt_count += s.n;
     t->rtt_sum += s.sum;
+    t->duplicates += p->ran ? p->job.duplicates : 0;
+    t->rtt_n = s.n;
+    if (s.n > 0) {
+        double var = s.sumsq / s.n - (s.sum / s.n) * (s.sum / s.n);
+        t->rtt_min = s.min;
+        t->rtt_avg = s.sum / s.n;
+        t->rtt_max = s.max;
+        t->rtt_stddev = var > 0 ? sqrt(var) : 0;
+    }
     t->scraped = true;
     t->success = probe_success(p);
     t->loss_ratio = s.attempted > 0 ? 1.0 - (double)s.n / s.attempted : 1.0;

@@ -278,15 +278,15 @@ static enum MHD_Result start_probe(struct exporter *x, struct MHD_Connection *co
 }
 
 /* The current table of the static targets' states, made anew when the configuration
- * changed (a reload resets the cumulative series, as the target list may differ). Returns
- * a reference, or NULL when out of memory. */
+ * changed (targets the reload left unchanged keep their counters). Returns a reference, or
+ * NULL when out of memory. */
 static struct target_table *current_table(struct exporter *x, struct config *cfg)
 {
     struct target_table *t = NULL;
 
     pthread_mutex_lock(&x->lock);
     if (x->targets == NULL || x->targets->cfg != cfg) {
-        struct target_table *fresh = target_table_new(cfg);
+        struct target_table *fresh = target_table_new(cfg, x->targets);
         if (fresh != NULL) {
             target_table_unref(x->targets);
             x->targets = fresh;

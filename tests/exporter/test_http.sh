@@ -724,7 +724,8 @@ for n in icmp_exporter_build_info process_cpu_seconds_total process_resident_mem
     icmp_exporter_config_last_reload_success_timestamp_seconds icmp_target_success \
     icmp_target_echoes_sent_total icmp_target_replies_total icmp_target_rtt_seconds_bucket \
     icmp_target_rtt_seconds_sum icmp_target_rtt_seconds_count icmp_target_loss_ratio \
-    icmp_target_reply_hop_limit; do
+    icmp_target_reply_hop_limit icmp_target_rtt_min_seconds icmp_target_rtt_avg_seconds \
+    icmp_target_rtt_max_seconds icmp_target_rtt_stddev_seconds icmp_target_duplicates_total; do
     check "  has $n" want_body m1 "^${n}[{ ]"
 done
 check "  promtool check metrics: clean" promtool_clean m1
@@ -734,7 +735,15 @@ check "  prometheus_client: families and types" pyrun text "$tmp/m1.plain" \
     icmp_exporter_http_requests:counter icmp_exporter_probes_in_flight:gauge \
     icmp_exporter_socket_mode:gauge icmp_target_success:gauge icmp_target_echoes_sent:counter \
     icmp_target_replies:counter icmp_target_rtt_seconds:histogram icmp_target_loss_ratio:gauge \
-    icmp_target_reply_hop_limit:gauge icmp_exporter_config_last_reload_successful:gauge
+    icmp_target_reply_hop_limit:gauge icmp_exporter_config_last_reload_successful:gauge \
+    icmp_target_rtt_avg_seconds:gauge icmp_target_duplicates:counter
+check "  icmp_target_rtt_min <= avg <= max, each > 0" \
+    env A="$(mval "$tmp/m1.plain" icmp_target_rtt_min_seconds target=127.0.0.1)" \
+    B="$(mval "$tmp/m1.plain" icmp_target_rtt_avg_seconds target=127.0.0.1)" \
+    C="$(mval "$tmp/m1.plain" icmp_target_rtt_max_seconds target=127.0.0.1)" \
+    bash -c 'awk -v a="$A" -v b="$B" -v c="$C" "BEGIN { exit !(a > 0 && a <= b && b <= c) }"'
+check "  icmp_target_duplicates_total 0 on loopback" \
+    want_metric m1 eq 0 icmp_target_duplicates_total target=127.0.0.1
 check "  icmp_exporter_build_info{version=$version} 1" \
     want_metric m1 eq 1 icmp_exporter_build_info version="$version"
 for fam in ipv4 ipv6; do
@@ -875,6 +884,7 @@ req rp1 -d '' "$a/-/reload"
 check "POST /-/reload with a bad file: 500" want_code rp1 500
 check "  the body is the error text (names the file and ttl)" want_body rp1 "$(basename "$cfga").*ttl"
 write_cfg_a "$cfga" icmp_added lo6-reloaded
+req pre "$a/metrics" # the counters just before the reload
 req rb "$a/probe?target=127.0.0.1&module=icmp_added"
 check "before reload: module icmp_added is unknown (400)" want_code rb 400
 req rp2 -d '' "$a/-/reload"
@@ -886,6 +896,15 @@ req ra "$a/probe?target=127.0.0.1&module=icmp_added"
 check "  the new module icmp_added probes: 200, success" want_metric ra eq 1 probe_success
 check "  the static target has its new label site=lo6-reloaded" \
     want_metric rl eq 1 icmp_target_success target=::1 site=lo6-reloaded
+# A reload is no counter reset for targets it left unchanged; a changed one starts again.
+A=$(mval "$tmp/pre.plain" icmp_target_echoes_sent_total target=127.0.0.1) \
+    B=$(mval "$tmp/rl.plain" icmp_target_echoes_sent_total target=127.0.0.1) \
+    check "  the unchanged target 127.0.0.1 keeps its counters (echoes_sent_total grew)" \
+    num_ok "before/after the reload" 'a >= 2 && b > a'
+A=$(mval "$tmp/pre.plain" icmp_target_echoes_sent_total target=::1) \
+    B=$(mval "$tmp/rl.plain" icmp_target_echoes_sent_total target=::1 site=lo6-reloaded) \
+    check "  the relabelled target ::1 starts again (echoes_sent_total fell)" \
+    num_ok "before/after the reload" 'a >= 2 && b < a'
 echo '{ "modules": ' >"$cfga"
 req rp3 -d '' "$a/-/reload"
 check "POST /-/reload with a syntax error: 500" want_code rp3 500

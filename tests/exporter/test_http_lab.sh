@@ -29,12 +29,14 @@ cat >"$tmp/cfg_l.json" <<EOF
   "modules": {
     "icmp": { "timeout": "5s", "icmp": { "preferred_ip_protocol": "ip4" } },
     "ttl1": { "timeout": "2s", "icmp": { "preferred_ip_protocol": "ip4", "ttl": 1 } },
-    "short": { "timeout": "1s", "icmp": { "preferred_ip_protocol": "ip4" } }
+    "short": { "timeout": "1s", "icmp": { "preferred_ip_protocol": "ip4" } },
+    "three": { "timeout": "1s", "icmp": { "count": 3, "interval": "20ms" } }
   },
   "targets": [
     { "target": "$NETLAB_V4_DELAY", "labels": { "host": "delay" } },
     { "target": "$NETLAB_V6_DELAY", "labels": { "host": "delay6" } },
-    { "target": "$NETLAB_V4_UNREACH_HOST", "labels": { "host": "unreach" } }
+    { "target": "$NETLAB_V4_UNREACH_HOST", "labels": { "host": "unreach" } },
+    { "target": "$NETLAB_V4_DUP", "module": "three", "labels": { "host": "dup" } }
   ]
 }
 EOF
@@ -238,6 +240,14 @@ check "  icmp_target_rtt_seconds_sum{delay} +0.020 ± 0.001" bash -c '
 check "  icmp_target_echoes_sent_total{delay6} +1" delta 1 icmp_target_echoes_sent_total "${dl6[@]}"
 check "  icmp_target_replies_total{unreach,dest_host_unreachable} +1" \
     delta 1 icmp_target_replies_total "${ul[@]}" status=dest_host_unreachable
+check "  icmp_target_rtt_avg_seconds{delay} = 0.020 ± 0.001" \
+    want_metric lm1 near 0.020:0.001 icmp_target_rtt_avg_seconds "${dl[@]}"
+check "  no icmp_target_rtt_avg_seconds{unreach} (no reply)" \
+    bash -c "! grep -q '^icmp_target_rtt_avg_seconds{.*host=\"unreach\"' '$tmp/lm1.plain'"
+# A job ends with its last reply, so the copy of that one arrives after it: of 3 echoes,
+# the copies of the first 2 are the target's.
+check "  icmp_target_duplicates_total{dup} +2 per scrape (3 echoes, copies of the first 2)" \
+    delta 2 icmp_target_duplicates_total target="$NETLAB_V4_DUP" host=dup
 for fam in ipv4 ipv6; do
     check "  icmp_exporter_socket_mode{family=$fam,mode=$want_mode} 1" \
         want_metric lm1 eq 1 icmp_exporter_socket_mode family=$fam mode="$want_mode"
