@@ -1274,6 +1274,16 @@ static int parse_document(struct loader *ld, const cJSON *root)
         rc = parsers[i](ld, item);
         pop(ld);
     }
+    /* Checked once limits are read, wherever they stand in the file: every static target
+     * is probed at each /metrics scrape. */
+    if (rc == 0 && cfg->n_targets > cfg->limits.max_targets_per_scrape) {
+        push_key(ld, "targets", 0);
+        rc = fail(ld, AT_KEY,
+                  "%zu static targets, more than limits.max_targets_per_scrape (%u): raise "
+                  "the limit, or shard the targets across exporters",
+                  cfg->n_targets, cfg->limits.max_targets_per_scrape);
+        pop(ld);
+    }
     return rc;
 }
 

@@ -240,6 +240,12 @@ static const struct bad_case bad_cases[] = {
     {"{\"web\": {\"listen_addresses\": [\":65536\"]}}", -EINVAL,
      "t.json:1:31: web.listen_addresses[0]: expected \"host:port\", \"[ipv6]:port\" or "
      "\":port\" (the port is not a number in 1..65535), got \":65536\""},
+    {"{\"modules\": {\"icmp\": {}}, \"targets\": [{\"target\": \"::1\"}, {\"target\": "
+     "\"127.0.0.1\"}],\n"
+     " \"limits\": {\"max_targets_per_scrape\": 1}}",
+     -EINVAL,
+     "t.json:1:27: targets: 2 static targets, more than limits.max_targets_per_scrape (1): "
+     "raise the limit, or shard the targets across exporters"},
     {"{\"web\": {\"basic_auth_users\": {\"alice\": \"secret\"}}}", -EINVAL,
      "t.json:1:40: web.basic_auth_users.alice: expected a bcrypt hash: $2a$, $2b$ or $2y$, a "
      "cost 04..31, '$' and 53 characters of [./A-Za-z0-9] (60 in all), got a string of 6 "
