@@ -33,7 +33,7 @@ struct icmp__packet {
  * message (echo requests, other types), -EINVAL for a truncated or malformed one.
  */
 
-/* IPv4 raw socket: buf starts at the IPv4 header. */
+/* IPv4 raw socket: buf starts at the IPv4 header. -EBADMSG: the ICMP checksum is wrong. */
 int icmp__parse_v4_raw(const uint8_t *buf, size_t len, struct icmp__packet *pkt);
 
 /* IPv6 raw socket: buf starts at the ICMPv6 header; from is the sender (msg_name). */

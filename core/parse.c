@@ -176,6 +176,11 @@ int icmp__parse_v4_raw(const uint8_t *buf, size_t len, struct icmp__packet *pkt)
     ilen = total - ihl;
     if (ilen < ICMP_HEADER_LEN)
         return -EINVAL;
+    /* A raw socket gets the packet before icmp_rcv() checks its checksum (ping sockets and
+     * ICMPv6 raw sockets get only verified ones): a damaged error would otherwise be read
+     * with the wrong type or code. */
+    if (icmp__checksum(icmp, ilen) != 0)
+        return -EBADMSG;
     pkt->type = icmp[0];
     pkt->code = icmp[1];
     if (pkt->type == ICMP4_ECHO_REPLY)

@@ -254,6 +254,17 @@ static void test_v4_reply(void)
     struct icmp__packet pkt = poisoned();
     CHECK_EQ(icmp__parse_v4_raw(buf, len, &pkt), 0);
     CHECK_EQ(pkt.payload_len, 0);
+
+    /* A damaged ICMP checksum (raw sockets see packets before the kernel checks it): any
+     * one bit flipped in the message, the checksum field included, is refused. */
+    len = build_v4_reply(buf, 5, 0, 40);
+    for (size_t bit = 0; bit < (len - 20) * 8; bit += 7) {
+        buf[20 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        pkt = poisoned();
+        CHECK_EQ(icmp__parse_v4_raw(buf, len, &pkt), -EBADMSG);
+        buf[20 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    CHECK_EQ(icmp__parse_v4_raw(buf, len, &pkt), 0);
 }
 
 static void test_v4_truncated(void)
@@ -327,7 +338,7 @@ static void test_v4_malformed(void)
     CHECK_EQ(icmp__parse_v4_raw(buf, len, &pkt), -EINVAL);
     /* Total length shorter than the buffer: reject it, or honour it and never read past it. */
     len = build_v4_reply(buf, 5, 0, 24);
-    put16(buf + 2, (uint32_t)len - 4);
+    fix_v4(buf, len - 4); /* total length and checksums for the first len - 4 bytes */
     int rc = icmp__parse_v4_raw(buf, len, &pkt);
     if (rc != -EINVAL && !(rc == 0 && pkt.payload_len == 24 - 4))
         TEST_FAIL_AT("v4 total length %zu in %zu bytes: rc %d payload_len %zu", len - 4, len, rc,
