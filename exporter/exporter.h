@@ -206,9 +206,16 @@ int probe_check_params(const struct config *cfg, int64_t timeout_offset_ns,
 int probe_new(struct exporter *x, struct config *cfg, const struct probe_params *params,
               struct probe **out, char *err, size_t errlen);
 
-/* A probe of a static target, with the module's own settings. */
+/* A probe of a static target, with the module's own settings, its timeout capped at
+ * deadline_ns (0: none; from probe_scrape_deadline). Returns 0 or -ENOMEM. */
 int probe_new_static(struct exporter *x, struct config *cfg, const struct config_target *t,
-                     struct probe **out);
+                     int64_t deadline_ns, struct probe **out);
+
+/* The time a scrape allows its probes: X-Prometheus-Scrape-Timeout-Seconds (header, NULL
+ * when absent: *deadline_ns 0, no cap) minus --timeout-offset. Returns 0, or 400 with a
+ * one-line reason in err. */
+int probe_scrape_deadline(const struct exporter *x, const char *header, int64_t *deadline_ns,
+                          char *err, size_t errlen);
 
 /*
  * Starts it: resolution (if a name), the allow-list check, then the echoes. done(p, arg)

@@ -245,14 +245,41 @@ int probe_new(struct exporter *x, struct config *cfg, const struct probe_params 
 }
 
 int probe_new_static(struct exporter *x, struct config *cfg, const struct config_target *t,
-                     struct probe **out)
+                     int64_t deadline_ns, struct probe **out)
 {
     struct probe *p = probe_alloc(x, cfg, t->module, t->target, t->module->count);
 
     if (p == NULL)
         return -ENOMEM;
     p->is_static = true;
+    /* The scrape's own deadline bounds the probe (and each echo) as it bounds a /probe's:
+     * echoes that no longer fit are not sent. */
+    if (deadline_ns > 0 && deadline_ns < p->timeout_ns)
+        p->timeout_ns = deadline_ns;
+    if (p->echo_timeout_ns > p->timeout_ns)
+        p->echo_timeout_ns = p->timeout_ns;
     *out = p;
+    return 0;
+}
+
+int probe_scrape_deadline(const struct exporter *x, const char *header, int64_t *deadline_ns,
+                          char *err, size_t errlen)
+{
+    int64_t ns;
+
+    *deadline_ns = 0;
+    if (header == NULL)
+        return 0;
+    if (parse_seconds(header, &ns) < 0) {
+        snprintf(err, errlen, "X-Prometheus-Scrape-Timeout-Seconds is not a number of seconds");
+        return 400;
+    }
+    ns -= x->timeout_offset_ns;
+    if (ns <= 0) {
+        snprintf(err, errlen, "scrape timeout is not above the timeout offset");
+        return 400;
+    }
+    *deadline_ns = ns;
     return 0;
 }
 

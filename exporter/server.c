@@ -301,12 +301,20 @@ static struct target_table *current_table(struct exporter *x, struct config *cfg
 static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *conn,
                                      void **con_cls)
 {
-    struct config *cfg = config_slot_get(x->configs);
-    struct request *rq = calloc(1, sizeof(*rq));
+    struct config *cfg;
+    struct request *rq;
     size_t n;
-    const struct config_target *t = config_targets(cfg, &n);
-    int rc = 0;
+    const struct config_target *t;
+    int64_t deadline_ns;
+    char err[ERR_LEN];
+    int rc = probe_scrape_deadline(x, header(conn, "X-Prometheus-Scrape-Timeout-Seconds"),
+                                   &deadline_ns, err, sizeof(err));
 
+    if (rc != 0)
+        return respond_text(x, conn, (unsigned)rc, err);
+    cfg = config_slot_get(x->configs);
+    t = config_targets(cfg, &n);
+    rq = calloc(1, sizeof(*rq));
     if (rq == NULL || (rq->table = current_table(x, cfg)) == NULL ||
         (n > 0 && ((rq->targets = calloc(n, sizeof(*rq->targets))) == NULL ||
                    (rq->calls = calloc(n, sizeof(*rq->calls))) == NULL))) {
@@ -326,7 +334,7 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
     rq->format = prom_negotiate(header(conn, MHD_HTTP_HEADER_ACCEPT));
     rq->gzip = prom_accepts_gzip(header(conn, MHD_HTTP_HEADER_ACCEPT_ENCODING));
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = probe_new_static(x, cfg, &t[i], &rq->targets[i]);
+        rc = probe_new_static(x, cfg, &t[i], deadline_ns, &rq->targets[i]);
         if (rc == 0)
             rq->n_targets++;
     }

@@ -287,6 +287,48 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
+# M: the scrape's timeout header bounds /metrics too: a dead static target (the blackhole,
+# a 3 s module) is cut at X-Prometheus-Scrape-Timeout-Seconds minus the 500 ms offset.
+cat >"$tmp/cfg_m.json" <<EOF
+{
+  "modules": { "slow": { "timeout": "3s", "icmp": { "count": 3, "interval": "100ms" } } },
+  "targets": [ { "target": "$NETLAB_V4_BLACKHOLE", "module": "slow" },
+               { "target": "$NETLAB_V4_DELAY", "module": "slow" } ]
+}
+EOF
+if start_exporter M "127.0.0.1" --config.file="$tmp/cfg_m.json"; then
+    t0=$(date +%s%N)
+    req mh -H 'X-Prometheus-Scrape-Timeout-Seconds: 1.2' "$M_url/metrics"
+    t1=$(date +%s%N)
+    secs_h=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    check "M: /metrics with a 1.2 s scrape timeout: 200" want_code mh 200
+    check_detail="answered after ${secs_h}s"
+    check "  answered within 1.2 s (0.7 s allowed + rendering), not after the 3 s module timeout" \
+        awk -v s="$secs_h" 'BEGIN { exit !(s >= 0.6 && s < 1.2) }'
+    check "  the blackhole: icmp_target_success 0" \
+        want_metric mh eq 0 icmp_target_success target="$NETLAB_V4_BLACKHOLE"
+    check "  the delay host: all 3 echoes answered within the cut" \
+        want_metric mh eq 3 icmp_target_replies_total target="$NETLAB_V4_DELAY" status=success
+    check "  promtool clean" promtool_clean mh
+    req mbad -H 'X-Prometheus-Scrape-Timeout-Seconds: soon' "$M_url/metrics"
+    check "M: a bad scrape timeout header: 400" want_code mbad 400
+    req mlow -H 'X-Prometheus-Scrape-Timeout-Seconds: 0.4' "$M_url/metrics"
+    check "M: a scrape timeout below the offset: 400" want_code mlow 400
+    t0=$(date +%s%N)
+    req mn "$M_url/metrics"
+    t1=$(date +%s%N)
+    secs_n=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    check_detail="answered after ${secs_n}s"
+    check "M: without the header the module's 3 s apply" \
+        awk -v s="$secs_n" 'BEGIN { exit !(s >= 2.9 && s < 4) }'
+    stop_exporter M TERM 2
+    check "M: SIGTERM -> exit 0" [ "$stop_rc" = 0 ]
+    check_detail=""
+else
+    check "exporter M serves" false
+fi
+
+# ---------------------------------------------------------------------------------------
 # S: a /metrics body of many chunks (it is streamed: rendered and gzipped a piece at a time),
 # in every encoding, and a reload while a slow client is reading it: the body it gets is
 # whole (its scrape keeps the old target list), the next scrape has the new list.
