@@ -1008,8 +1008,10 @@ static int parse_allowed_targets(struct loader *ld, const cJSON *arr)
 
 static int parse_limits(struct loader *ld, const cJSON *obj)
 {
-    static const char *const keys[] = {"allowed_targets", "max_echoes_per_probe",
-                                       "max_concurrent_probes", "max_targets_per_scrape", NULL};
+    static const char *const keys[] = {
+        "allowed_targets",        "max_echoes_per_probe",   "max_concurrent_probes",
+        "max_targets_per_scrape", "max_packets_per_second", "max_connections",
+        "max_connections_per_ip", "request_timeout",        NULL};
     struct config_limits *l = &ld->cfg->limits;
     int rc = check_object(ld, obj, keys);
 
@@ -1021,8 +1023,17 @@ static int parse_limits(struct loader *ld, const cJSON *obj)
             rc = get_uint(ld, c, 1, MAX_LIMIT, "", &l->max_echoes_per_probe);
         else if (strcmp(c->string, "max_concurrent_probes") == 0)
             rc = get_uint(ld, c, 1, MAX_LIMIT, "", &l->max_concurrent_probes);
-        else
+        else if (strcmp(c->string, "max_targets_per_scrape") == 0)
             rc = get_uint(ld, c, 1, MAX_LIMIT, "", &l->max_targets_per_scrape);
+        else if (strcmp(c->string, "max_packets_per_second") == 0)
+            rc = get_uint(ld, c, 1, 1000000, " (echo requests per second, all probes together)",
+                          &l->max_packets_per_second);
+        else if (strcmp(c->string, "max_connections") == 0)
+            rc = get_uint(ld, c, 1, 65536, "", &l->max_connections);
+        else if (strcmp(c->string, "max_connections_per_ip") == 0)
+            rc = get_uint(ld, c, 0, 65536, " (0: no limit)", &l->max_connections_per_ip);
+        else
+            rc = get_duration(ld, c, &l->request_timeout_ns);
         pop(ld);
     }
     return rc;
@@ -1263,6 +1274,10 @@ static int parse_document(struct loader *ld, const cJSON *root)
     cfg->limits.max_echoes_per_probe = 100;
     cfg->limits.max_concurrent_probes = 1000;
     cfg->limits.max_targets_per_scrape = 10000;
+    cfg->limits.max_packets_per_second = 100000;
+    cfg->limits.max_connections = 4096;
+    cfg->limits.max_connections_per_ip = 1024;
+    cfg->limits.request_timeout_ns = 30 * (int64_t)1000000000;
     cfg->web.listen_addresses = default_listen;
     cfg->web.n_listen_addresses = 1;
     /* Modules first whatever the order in the file: targets refer to them. */

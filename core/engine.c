@@ -109,8 +109,8 @@ struct icmp_engine {
     bool no_thread; /* driven by icmp_send_echo: never threaded */
     pthread_t thread;
     uint64_t nonce;
-    int64_t gap_ns;
-    int64_t next_send_ok; /* monotonic: pacing */
+    _Atomic int64_t gap_ns; /* icmp_engine_set_send_gap may change it from any thread */
+    int64_t next_send_ok;   /* monotonic: pacing */
 
     /* shared with submitters, under lock */
     pthread_mutex_t lock;
@@ -768,7 +768,7 @@ static int64_t send_due(struct icmp_engine *e)
             e->next_send_ok = now + RETRY_NS;
             return e->next_send_ok;
         }
-        e->next_send_ok = now + e->gap_ns;
+        e->next_send_ok = now + atomic_load_explicit(&e->gap_ns, memory_order_relaxed);
         if (++job->priv.next_echo >= job->count) {
             stop_sending(e, job);
             maybe_complete(e, job);
@@ -1209,7 +1209,7 @@ int icmp_engine_open(struct icmp_engine **out, const struct icmp_engine_options 
     e->fam[0].af = AF_INET;
     e->fam[1].af = AF_INET6;
     e->fam[0].fd = e->fam[1].fd = -1;
-    e->gap_ns = o->min_send_gap_ns;
+    atomic_init(&e->gap_ns, o->min_send_gap_ns);
     if (pthread_mutex_init(&e->lock, NULL) != 0)
         goto fail;
     lock_ready = true;
@@ -1302,6 +1302,14 @@ static void wake(struct icmp_engine *e)
     if (write(e->evfd, &one, sizeof(one)) < 0) {
         /* EAGAIN: the counter is already non-zero, the engine will wake. */
     }
+}
+
+int icmp_engine_set_send_gap(struct icmp_engine *e, int64_t gap_ns)
+{
+    if (gap_ns < 0)
+        return -EINVAL;
+    atomic_store(&e->gap_ns, gap_ns);
+    return 0;
 }
 
 int icmp_engine_start(struct icmp_engine *e)

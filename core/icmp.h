@@ -228,6 +228,11 @@ int icmp_engine_open(struct icmp_engine **out, const struct icmp_engine_options 
  */
 int icmp_engine_start(struct icmp_engine *e);
 
+/* Sets the global minimum gap between two sends (the engine's packet budget, all jobs
+ * together: 1e9 / gap_ns echo requests per second at most). Returns 0 or -EINVAL for a
+ * negative gap. Thread-safe. */
+int icmp_engine_set_send_gap(struct icmp_engine *e, int64_t gap_ns);
+
 /*
  * Stops the thread, completes every unfinished job as cancelled (callbacks run), closes
  * the sockets and frees the engine. Accepts NULL.

@@ -103,7 +103,8 @@ struct exporter {
     bool stopping;
 
     _Atomic int64_t probes_in_flight;
-    _Atomic int64_t open_requests; /* /probe and /metrics requests not yet answered */
+    _Atomic int64_t open_requests;     /* /probe and /metrics requests not yet answered */
+    _Atomic uint64_t request_timeouts; /* connections cut for limits.request_timeout */
     _Atomic uint64_t http_requests[HTTP_CODES_COUNTED];
 
     pthread_mutex_t lock; /* what follows */
@@ -116,6 +117,9 @@ struct exporter {
 
 /* The status codes counted, in the order of http_requests[] (0 = any other). */
 extern const int http_counted_codes[HTTP_CODES_COUNTED];
+
+/* The engine's minimum gap between sends for cfg's limits.max_packets_per_second. */
+int64_t send_gap(const struct config *cfg);
 
 /*
  * Reloads the configuration from x->config_path, refusing (like an invalid file) one that

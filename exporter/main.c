@@ -19,6 +19,7 @@
 #include <malloc.h>
 #include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -235,6 +236,18 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
     return 0;
 }
 
+/* Every connection costs two descriptors (libmicrohttpd's and our duplicate for the
+ * request deadline): take the hard limit, as Go programs do, instead of the soft 1024. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int serve(struct options *o, struct config *cfg)
 {
     struct exporter x = {.log = o->log, .config_path = o->config_file};
@@ -275,6 +288,8 @@ static int serve(struct options *o, struct config *cfg)
     /* First what needs privileges (ICMP sockets, listening ports, the TLS key), then drop
      * them while this is the only thread, then start the threads. */
     eo.start_later = true;
+    eo.min_send_gap_ns = send_gap(cfg);
+    raise_fd_limit();
     rc = icmp_engine_open(&x.engine, &eo);
     if (rc < 0) {
         log_write(&x.log, LOG_LEVEL_ERROR,
@@ -287,7 +302,7 @@ static int serve(struct options *o, struct config *cfg)
         listen = web->listen_addresses;
         n_listen = web->n_listen_addresses;
     }
-    rc = server_prepare(&server, &x, listen, n_listen, web, err, sizeof(err));
+    rc = server_prepare(&server, &x, listen, n_listen, cfg, err, sizeof(err));
     if (rc < 0) {
         log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the HTTP server", "err", err, NULL);
         goto out;
@@ -321,9 +336,15 @@ static int serve(struct options *o, struct config *cfg)
               o->user != NULL ? o->user : "(unchanged)", NULL);
 
     for (;;) {
-        int sig;
-        if (sigwait(&set, &sig) != 0)
+        /* Woken by a signal, or each second to cut connections past their deadline. */
+        struct timespec second = {1, 0};
+        int sig = sigtimedwait(&set, NULL, &second);
+        if (sig < 0) {
+            unsigned cut = server_sweep(server);
+            if (cut > 0)
+                atomic_fetch_add(&x.request_timeouts, cut);
             continue;
+        }
         if (sig == SIGHUP) {
             rc = exporter_reload(&x, err, sizeof(err));
             if (rc == 0)

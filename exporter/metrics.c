@@ -37,6 +37,11 @@ bool exporter_reload_conflict(const struct exporter *x, const struct config *cfg
     return true;
 }
 
+int64_t send_gap(const struct config *cfg)
+{
+    return 1000000000 / (int64_t)config_limits(cfg)->max_packets_per_second;
+}
+
 int exporter_reload(struct exporter *x, char *err, size_t errlen)
 {
     struct config *cfg = NULL;
@@ -48,6 +53,8 @@ int exporter_reload(struct exporter *x, char *err, size_t errlen)
         cfg = NULL;
         rc = -ENOTSUP;
     }
+    if (cfg != NULL && x->engine != NULL)
+        icmp_engine_set_send_gap(x->engine, send_gap(cfg));
     config_slot_swap(x->configs, cfg);
     malloc_trim(0); /* the parser's freed JSON tree, as at start */
     return rc;
@@ -233,6 +240,10 @@ int metrics_render_self(struct exporter *x, struct prom_writer *w)
         prom_sample(w, "icmp_exporter_http_requests_total", &l, 1,
                     (double)atomic_load(&x->http_requests[i]));
     }
+
+    family1(w, "icmp_exporter_http_request_timeouts_total", PROM_TYPE_COUNTER,
+            "Connections cut for not delivering a whole request within limits.request_timeout",
+            (double)atomic_load(&x->request_timeouts));
 
     family1(w, "icmp_exporter_config_last_reload_successful", PROM_TYPE_GAUGE,
             "Whether the last configuration reload attempt was successful",

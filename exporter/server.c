@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -67,8 +68,25 @@ struct request {
     _Atomic bool ready;
 };
 
+/*
+ * A connection, tracked for the request deadline (limits.request_timeout): libmicrohttpd's
+ * own timeout is one of inactivity, which a client sending a byte a second never trips.
+ * From its start, and again after each answer, a connection has request_timeout to
+ * deliver a whole request; past that, the sweep shuts its socket down through a
+ * duplicate descriptor of our own (so a descriptor number libmicrohttpd closed and the
+ * kernel gave to someone else is never touched), and libmicrohttpd closes it.
+ */
+struct tracked {
+    struct tracked *prev, *next;
+    int fd;                   /* our dup() of the connection's socket */
+    _Atomic int64_t deadline; /* monotonic ns; 0: none (a request is being answered) */
+};
+
 struct server {
     struct exporter *x;
+    pthread_mutex_t track_lock;
+    struct tracked *tracked; /* every open connection */
+    unsigned max_connections, max_per_ip;
     int fds[MAX_DAEMONS];      /* listening sockets not yet handed to a daemon */
     int families[MAX_DAEMONS]; /* their address families */
     size_t n_fds;
@@ -672,6 +690,11 @@ static enum MHD_Result show_config(struct exporter *x, struct MHD_Connection *co
     cJSON_AddNumberToObject(lim, "max_echoes_per_probe", l->max_echoes_per_probe);
     cJSON_AddNumberToObject(lim, "max_concurrent_probes", l->max_concurrent_probes);
     cJSON_AddNumberToObject(lim, "max_targets_per_scrape", l->max_targets_per_scrape);
+    cJSON_AddNumberToObject(lim, "max_packets_per_second", l->max_packets_per_second);
+    cJSON_AddNumberToObject(lim, "max_connections", l->max_connections);
+    cJSON_AddNumberToObject(lim, "max_connections_per_ip", l->max_connections_per_ip);
+    snprintf(text, sizeof(text), "%gs", (double)l->request_timeout_ns / 1e9);
+    cJSON_AddStringToObject(lim, "request_timeout", text);
     cJSON *listen = cJSON_AddArrayToObject(web, "listen_addresses");
     for (size_t i = 0; i < wb->n_listen_addresses; i++)
         cJSON_AddItemToArray(listen, cJSON_CreateString(wb->listen_addresses[i]));
@@ -708,6 +731,107 @@ static const struct route routes[] = {
     {"/", "GET"},        {"/metrics", "GET"},   {"/probe", "GET"},  {"/-/healthy", "GET"},
     {"/-/ready", "GET"}, {"/-/reload", "POST"}, {"/config", "GET"},
 };
+
+/* ---------------------------------------------------------------------------------------
+ * The request deadline (struct tracked).
+ */
+
+static int64_t request_deadline(struct exporter *x)
+{
+    struct config *cfg = config_slot_get(x->configs);
+    int64_t t = config_limits(cfg)->request_timeout_ns;
+
+    config_unref(cfg);
+    return icmp_now_ns() + t;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *s = cls;
+    struct tracked *t = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            return; /* untracked: only libmicrohttpd's inactivity timeout applies */
+        t->fd = info != NULL ? fcntl(info->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+        if (t->fd < 0) {
+            free(t);
+            return;
+        }
+        atomic_init(&t->deadline, request_deadline(s->x));
+        pthread_mutex_lock(&s->track_lock);
+        t->next = s->tracked;
+        if (s->tracked != NULL)
+            s->tracked->prev = t;
+        s->tracked = t;
+        pthread_mutex_unlock(&s->track_lock);
+        *socket_context = t;
+        return;
+    }
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&s->track_lock);
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        s->tracked = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&s->track_lock);
+    close(t->fd);
+    free(t);
+    *socket_context = NULL;
+}
+
+static struct tracked *tracked_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return info != NULL ? info->socket_context : NULL;
+}
+
+/* The request is in (its answer being made): no deadline until the next one starts. */
+static void request_received(struct MHD_Connection *conn)
+{
+    struct tracked *t = tracked_of(conn);
+
+    if (t != NULL)
+        atomic_store(&t->deadline, 0);
+}
+
+/* Answered: on a kept-alive connection the next request's time starts now. */
+static void request_answered(struct exporter *x, struct MHD_Connection *conn)
+{
+    struct tracked *t = tracked_of(conn);
+
+    if (t != NULL)
+        atomic_store(&t->deadline, request_deadline(x));
+}
+
+unsigned server_sweep(struct server *s)
+{
+    int64_t now = icmp_now_ns();
+    unsigned cut = 0;
+
+    if (s == NULL)
+        return 0;
+    pthread_mutex_lock(&s->track_lock);
+    for (struct tracked *t = s->tracked; t != NULL; t = t->next) {
+        int64_t d = atomic_load(&t->deadline);
+        if (d != 0 && d <= now) {
+            shutdown(t->fd, SHUT_RDWR);
+            atomic_store(&t->deadline, 0);
+            cut++;
+        }
+    }
+    pthread_mutex_unlock(&s->track_lock);
+    return cut;
+}
 
 /*
  * Marks a connection whose request headers have been seen: libmicrohttpd 0.9.75 closes a
@@ -877,6 +1001,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             return MHD_YES;
         }
         *con_cls = NULL;
+        request_received(conn);
         return authenticate(x, conn, url, method, con_cls);
     case STAGE_AUTH: {
         struct auth_wait *aw = *con_cls;
@@ -901,9 +1026,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    request_answered(cls, conn);
     if (*con_cls != NULL) {
         switch (*(enum conn_stage *)*con_cls) {
         case STAGE_HEADERS:
@@ -1059,15 +1183,19 @@ static int open_listener(const struct sockaddr_storage *ss, bool any, uint16_t p
 }
 
 int server_prepare(struct server **out, struct exporter *x, const char *const *listen, size_t n,
-                   const struct config_web *web, char *err, size_t errlen)
+                   const struct config *cfg, char *err, size_t errlen)
 {
     struct server *s = calloc(1, sizeof(*s));
+    const struct config_web *web = config_web(cfg);
     int rc;
 
     *out = NULL;
     if (s == NULL)
         return -ENOMEM;
     s->x = x;
+    pthread_mutex_init(&s->track_lock, NULL);
+    s->max_connections = config_limits(cfg)->max_connections;
+    s->max_per_ip = config_limits(cfg)->max_connections_per_ip;
     for (size_t i = 0; i < MAX_DAEMONS; i++)
         s->fds[i] = -1;
     if (n > MAX_DAEMONS) {
@@ -1123,16 +1251,17 @@ int server_run(struct server *s, char *err, size_t errlen)
         if (s->tls_cert != NULL)
             flags |= MHD_USE_TLS;
         /* The TLS options come last: without TLS, MHD_OPTION_END stops the list there. */
-        d = MHD_start_daemon(flags, 0, NULL, NULL, handle, s->x, MHD_OPTION_EXTERNAL_LOGGER,
-                             mhd_log, s->x, MHD_OPTION_NOTIFY_COMPLETED, completed, s->x,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-                             /* 8 KiB per connection, not 32 KiB allocated and zeroed for each: our
-                              * requests are a line and a few headers. */
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
-                             MHD_OPTION_LISTEN_SOCKET, s->fds[i],
-                             s->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-                             s->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
-                             MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_END);
+        d = MHD_start_daemon(
+            flags, 0, NULL, NULL, handle, s->x, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s->x,
+            MHD_OPTION_NOTIFY_COMPLETED, completed, s->x, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT,
+            s->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_per_ip,
+            /* 8 KiB per connection, not 32 KiB allocated and zeroed for each: our
+             * requests are a line and a few headers. */
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_LISTEN_SOCKET, s->fds[i],
+            s->tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert,
+            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+            MHD_OPTION_END);
         if (d == NULL) {
             snprintf(err, errlen, "cannot start the HTTP server%s (see the log above)",
                      s->tls_cert != NULL ? " with TLS: check the certificate and key" : "");
@@ -1167,5 +1296,6 @@ void server_stop(struct server *s)
         explicit_bzero(s->tls_key, s->tls_key_len);
     free(s->tls_key);
     free(s->tls_cert);
+    pthread_mutex_destroy(&s->track_lock);
     free(s);
 }

@@ -4,23 +4,28 @@
 
 #include <stddef.h>
 
-struct config_web;
+struct config;
 
 struct exporter;
 struct server;
 
 /*
  * Binds every listen address ("host:port", "[v6]:port", ":port" for all of IPv4 and IPv6)
- * and reads the TLS certificate and key when web names them: everything that may need
+ * and reads the TLS certificate and key when cfg's web section names them (its limits give
+ * the connection limits): everything that may need
  * privileges, so the process can drop them before any thread starts. Returns 0, or -errno
  * with the reason in err.
  */
 int server_prepare(struct server **out, struct exporter *x, const char *const *listen, size_t n,
-                   const struct config_web *web, char *err, size_t errlen);
+                   const struct config *cfg, char *err, size_t errlen);
 
 /* Starts serving on the prepared sockets (a polling thread per address). Returns 0 or
  * -errno with the reason in err (the server must then be stopped). */
 int server_run(struct server *s, char *err, size_t errlen);
+
+/* Cuts the connections that did not deliver a whole request within limits.request_timeout
+ * (shuts their sockets down). Call it about once a second. Returns how many it cut. */
+unsigned server_sweep(struct server *s);
 
 /* Stops accepting new connections; requests in flight go on. */
 void server_quiesce(struct server *s);

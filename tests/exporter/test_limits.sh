@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Limits that must hold under abuse, against the real binary over loopback (127.0.0.0/8
+# only): the request deadline against a client sending a byte at a time (libmicrohttpd's
+# inactivity timeout never trips on it) and against a silent one, kept-alive connections
+# that keep working, connections per address and in all, an oversized header, and the
+# global packet budget (limits.max_packets_per_second) shared by concurrent probes.
+# Usage: test_limits.sh ICMP_EXPORTER
+# shellcheck disable=SC2154
+set -uo pipefail
+bin=${1:?usage: test_limits.sh ICMP_EXPORTER}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ICMPX_HTTP_LIB_ONLY=1
+# shellcheck source=test_http.sh
+. "$here/test_http.sh" "$bin"
+
+# The client side, in Python for exact timing of sockets (stdlib only, loopback only).
+cat >"$tmp/client.py" <<'EOF'
+import http.client, socket, sys, time
+
+cmd, port = sys.argv[1], int(sys.argv[2])
+
+def closed_after(sock, trickle, limit):
+    """Seconds until the server closes sock (sending a byte every 0.3 s if trickle)."""
+    sock.settimeout(0.3)
+    t0 = time.monotonic()
+    data = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    i = 0
+    while time.monotonic() - t0 < limit:
+        if trickle:
+            try:
+                sock.send(data[i % len(data):i % len(data) + 1])
+                i += 1
+            except OSError:
+                return time.monotonic() - t0
+        try:
+            if sock.recv(4096) == b"":
+                return time.monotonic() - t0
+        except socket.timeout:
+            pass
+        except OSError:
+            return time.monotonic() - t0
+    return -1
+
+if cmd in ("trickle", "silent"):
+    s = socket.create_connection(("127.0.0.1", port))
+    print("%.2f" % closed_after(s, cmd == "trickle", 10))
+elif cmd == "keepalive":
+    # three requests on one connection, 1.2 s apart (under the 2 s deadline each time)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    codes = []
+    for _ in range(3):
+        c.request("GET", "/-/healthy")
+        r = c.getresponse()
+        r.read()
+        codes.append(r.status)
+        time.sleep(1.2)
+    c.request("GET", "/-/healthy")
+    r = c.getresponse()
+    r.read()
+    codes.append(r.status)
+    print(" ".join(map(str, codes)), c.sock is not None)
+elif cmd == "hold":
+    # hold N idle connections from source address SRC, then try one more request from
+    # SRC2; print whether each held one is still open, and the extra request's result
+    n, src, src2 = int(sys.argv[3]), sys.argv[4], sys.argv[5]
+    held = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        held.append(s)
+    time.sleep(0.3)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=3, source_address=(src2, 0))
+    try:
+        c.request("GET", "/-/healthy")
+        r = c.getresponse()
+        r.read()
+        print("extra", r.status)
+    except (OSError, http.client.HTTPException) as e:
+        print("extra refused", type(e).__name__)
+    for s in held:
+        s.close()
+EOF
+py=/usr/bin/python3
+client() { "$py" "$tmp/client.py" "$@" 2>&1; }
+
+cat >"$tmp/cfg.json" <<'EOF'
+{
+  "modules": { "icmp": { "timeout": "5s" } },
+  "limits": { "request_timeout": "2s", "max_connections_per_ip": 3, "max_connections": 6,
+              "max_packets_per_second": 100 }
+}
+EOF
+if ! start_exporter L 127.0.0.1 --config.file="$tmp/cfg.json"; then
+    check "exporter L serves" false
+    check_done
+fi
+l=$L_url
+
+# The request deadline: 2 s, swept each second, so cut within 2..3.5 s.
+out=$(client trickle "$L_port")
+check_detail="server closed after ${out}s (-1: not within 10 s)"
+check "a client sending a byte every 0.3 s is cut within 2-3.5 s (request_timeout 2s)" \
+    awk -v t="$out" 'BEGIN { exit !(t >= 1.9 && t <= 3.5) }'
+out=$(client silent "$L_port")
+check_detail="server closed after ${out}s"
+check "a silent connection is cut within 2-3.5 s too" \
+    awk -v t="$out" 'BEGIN { exit !(t >= 1.9 && t <= 3.5) }'
+out=$(client keepalive "$L_port")
+check_detail="codes and still connected: $out"
+check "a kept-alive connection with requests 1.2 s apart keeps working (deadline per request)" \
+    [ "$out" = "200 200 200 200 True" ]
+req m1 "$l/metrics"
+check "icmp_exporter_http_request_timeouts_total counts the 2 cut connections" \
+    want_metric m1 ge 2 icmp_exporter_http_request_timeouts_total
+
+# Connections per address (3) and in all (6).
+out=$(client hold "$L_port" 3 127.0.0.2 127.0.0.2)
+check_detail="$out"
+check "3 connections from 127.0.0.2 held: a 4th from it is refused" grep -q 'extra refused' <<<"$out"
+out=$(client hold "$L_port" 3 127.0.0.3 127.0.0.4)
+check_detail="$out"
+check "3 held from 127.0.0.3: another address still gets 200" grep -q 'extra 200' <<<"$out"
+out=$("$py" - "$L_port" <<'EOF' 2>&1
+import http.client, socket, sys, time
+port = int(sys.argv[1])
+held = []
+for i in range(6):
+    s = socket.socket()
+    s.bind(("127.0.0.%d" % (10 + i), 0))
+    s.connect(("127.0.0.1", port))
+    held.append(s)
+time.sleep(0.3)
+# 1 s: past 2 s the request deadline would cut the idle held ones and let it in
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=1, source_address=("127.0.0.30", 0))
+try:
+    c.request("GET", "/-/healthy")
+    r = c.getresponse()
+    print("extra", r.status)
+except (OSError, http.client.HTTPException) as e:
+    print("extra refused", type(e).__name__)
+held.pop().close()
+time.sleep(0.3)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=3, source_address=("127.0.0.31", 0))
+c.request("GET", "/-/healthy")
+print("after one closed", c.getresponse().status)
+EOF
+)
+check_detail="$out"
+check "6 connections held (max_connections 6): a 7th is not served (left in the backlog)" \
+    grep -q 'extra refused' <<<"$out"
+check "  one closed: the next gets 200" grep -q 'after one closed 200' <<<"$out"
+
+# An oversized request header (libmicrohttpd's 8 KiB per connection): refused, not served.
+req big -H "X-Big: $(head -c 16000 /dev/zero | tr '\0' a)" "$l/-/healthy"
+check "a 16 KB header: 4xx" want_code big 400 413 414 431
+
+# The packet budget: 100 echoes/s in all. 20 echoes 1 ms apart need 0.19 s; two such
+# probes at once share the budget and need 0.39 s.
+req p1 "$l/probe?target=127.0.0.1&count=20&interval=1ms"
+check "max_packets_per_second 100: 20 echoes take >= 0.19 s" \
+    want_metric p1 between 0.185:2 probe_duration_seconds
+check "  all answered" want_metric p1 eq 20 probe_icmp_echoes_received
+req p2 "$l/probe?target=127.0.0.1&count=20&interval=1ms" &
+bgp=$!
+req p3 "$l/probe?target=::1&count=20&interval=1ms"
+wait "$bgp"
+A=$(mval "$tmp/p2.plain" probe_duration_seconds) B=$(mval "$tmp/p3.plain" probe_duration_seconds) \
+    check "  two at once share it: the later one ends after >= 0.38 s" \
+    num_ok "the two probes' durations" '(a > b ? a : b) >= 0.38'
+# A reload raises the budget: the same probe then takes a few ms.
+sed -i 's/"max_packets_per_second": 100/"max_packets_per_second": 100000/' "$tmp/cfg.json"
+req rl -X POST "$l/-/reload"
+check "reload to 100000 packets/s: 200" want_code rl 200
+req p4 "$l/probe?target=127.0.0.1&count=20&interval=1ms"
+check "  20 echoes 1 ms apart now take < 0.1 s" want_metric p4 lt 0.1 probe_duration_seconds
+
+check "L is alive" alive L
+check "L logged no sanitizer report" bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/L.log'"
+stop_exporter L TERM 5
+check_detail="exit status $stop_rc; stderr tail: $(tail -5 "$tmp/L.log")"
+check "L: SIGTERM -> exit 0" [ "$stop_rc" = 0 ]
+check_done
