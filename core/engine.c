@@ -118,6 +118,7 @@ struct icmp_engine {
     struct icmp_job **cancels;
     size_t n_cancels, cap_cancels;
     bool stopping;
+    bool waiting; /* the engine thread sleeps (or is about to) in epoll: wake it */
 
     /* engine thread only */
     struct icmp_job **send_heap;
@@ -1099,11 +1100,7 @@ static void take_requests(struct icmp_engine *e)
 {
     struct icmp_job *list, **cancels;
     size_t n_cancels;
-    uint64_t value;
 
-    if (read(e->evfd, &value, sizeof(value)) < 0) {
-        /* EAGAIN: nothing was signalled; the queues are checked anyway. */
-    }
     pthread_mutex_lock(&e->lock);
     list = e->incoming;
     e->incoming = e->incoming_tail = NULL;
@@ -1132,6 +1129,8 @@ static void run_once(struct icmp_engine *e, const bool *done)
     struct epoll_event ev[4];
     int64_t next = INT64_MAX, t;
     struct timespec ts;
+    uint64_t value;
+    bool pending;
     int n;
 
     take_requests(e);
@@ -1154,15 +1153,31 @@ static void run_once(struct icmp_engine *e, const bool *done)
 
     if (done != NULL && *done)
         return;
-    t = next - icmp_now_ns();
+    /*
+     * Submitters write the eventfd only when the engine sleeps: a burst of a thousand
+     * probes costs one wake-up, not a thousand writes and reads. Said under the lock, with
+     * the queues checked there: a job queued before is seen here, one queued after sees
+     * waiting and wakes us.
+     */
+    pthread_mutex_lock(&e->lock);
+    pending = e->incoming != NULL || e->n_cancels > 0 || e->stopping;
+    e->waiting = !pending;
+    pthread_mutex_unlock(&e->lock);
+    t = pending ? 0 : next - icmp_now_ns();
     if (t < 0)
         t = 0;
     ts.tv_sec = t / 1000000000;
     ts.tv_nsec = t % 1000000000;
-    n = epoll_pwait2(e->epfd, ev, 4, next == INT64_MAX ? NULL : &ts, NULL);
+    n = epoll_pwait2(e->epfd, ev, 4, next == INT64_MAX && !pending ? NULL : &ts, NULL);
+    pthread_mutex_lock(&e->lock);
+    e->waiting = false;
+    pthread_mutex_unlock(&e->lock);
     for (int i = 0; i < n; i++) {
-        if (ev[i].data.u32 < 2)
+        if (ev[i].data.u32 < 2) {
             drain(e, &e->fam[ev[i].data.u32]);
+        } else if (read(e->evfd, &value, sizeof(value)) < 0) {
+            /* EAGAIN: already read. */
+        }
     }
 }
 
@@ -1380,6 +1395,8 @@ static bool job_valid(const struct icmp_job *j)
 
 int icmp_engine_submit(struct icmp_engine *e, struct icmp_job *const *jobs, size_t n)
 {
+    bool sleeping;
+
     if (e == NULL || (jobs == NULL && n > 0))
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
@@ -1406,13 +1423,18 @@ int icmp_engine_submit(struct icmp_engine *e, struct icmp_job *const *jobs, size
             e->incoming = jobs[i];
         e->incoming_tail = jobs[i];
     }
+    sleeping = e->waiting;
+    e->waiting = false; /* one wake-up is enough */
     pthread_mutex_unlock(&e->lock);
-    wake(e);
+    if (sleeping)
+        wake(e);
     return 0;
 }
 
 void icmp_engine_cancel(struct icmp_engine *e, struct icmp_job *job)
 {
+    bool sleeping;
+
     if (e == NULL || job == NULL)
         return;
     pthread_mutex_lock(&e->lock);
@@ -1428,8 +1450,11 @@ void icmp_engine_cancel(struct icmp_engine *e, struct icmp_job *job)
         e->cap_cancels = cap;
     }
     e->cancels[e->n_cancels++] = job;
+    sleeping = e->waiting;
+    e->waiting = false;
     pthread_mutex_unlock(&e->lock);
-    wake(e);
+    if (sleeping)
+        wake(e);
 }
 
 void icmp_engine_stats(const struct icmp_engine *e, struct icmp_engine_stats *s)

@@ -236,8 +236,8 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
     return 0;
 }
 
-/* Every connection costs two descriptors (libmicrohttpd's and our duplicate for the
- * request deadline): take the hard limit, as Go programs do, instead of the soft 1024. */
+/* limits.max_connections defaults to 4096 descriptors for connections alone: take the
+ * hard limit, as Go programs do, instead of the soft 1024. */
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
