@@ -254,6 +254,56 @@ for fam in ipv4 ipv6; do
 done
 
 # ---------------------------------------------------------------------------------------
+# N: allowed_targets checks the address a name resolves to. Names come from a hosts file
+# of our own, bind-mounted over /etc/hosts in a mount namespace the exporter alone runs in
+# (nsswitch: files first; the lab has no route to any DNS server, so nothing leaves).
+any4=${NETLAB_V4_ANYIP_NET%.*/*}.77
+cat >"$tmp/hosts" <<EOF
+127.0.0.1 localhost
+$NETLAB_V4_DELAY harmless.example.org
+$any4 allowed.example.org
+$NETLAB_V4_DELAY trusted.example.org
+EOF
+cat >"$tmp/cfg_n.json" <<EOF
+{
+  "modules": { "icmp": { "timeout": "2s", "icmp": { "preferred_ip_protocol": "ip4" } } },
+  "targets": [],
+  "limits": { "allowed_targets": ["$NETLAB_V4_ANYIP_NET", "trusted.example.org"] }
+}
+EOF
+cat >"$tmp/with_hosts.sh" <<EOF
+#!/bin/sh
+mount --make-rprivate / && mount --bind "$tmp/hosts" /etc/hosts && exec "$bin" "\$@"
+EOF
+printf '#!/bin/sh\nexec unshare -m "%s" "$@"\n' "$tmp/with_hosts.sh" >"$tmp/in_ns.sh"
+chmod +x "$tmp/with_hosts.sh" "$tmp/in_ns.sh"
+real_bin=$bin
+bin=$tmp/in_ns.sh # start_exporter runs $bin; the PID stays the exporter's through the execs
+check_detail=""
+if start_exporter N "127.0.0.1" --config.file="$tmp/cfg_n.json"; then
+    bin=$real_bin
+    req n1 "$N_url/probe?target=harmless.example.org"
+    check "N: harmless.example.org resolving to the delay host (outside the allow-list): 403" \
+        want_code n1 403
+    check "  the reason names the resolved address" want_body n1 "$NETLAB_V4_DELAY"
+    req n2 "$N_url/probe?target=allowed.example.org"
+    check "N: allowed.example.org resolving into the anyip range: 200, probe_success 1" \
+        want_metric n2 eq 1 probe_success
+    check "  probe_dns_lookup_time_seconds > 0 (it was resolved)" \
+        want_metric n2 gt 0 probe_dns_lookup_time_seconds
+    req n3 "$N_url/probe?target=trusted.example.org"
+    check "N: a listed name is trusted wherever it resolves: 200, probe_success 1" \
+        want_metric n3 eq 1 probe_success
+    req n4 "$N_url/probe?target=$NETLAB_V4_DELAY"
+    check "N: the delay host's address itself: 403" want_code n4 403
+    stop_exporter N TERM 2
+    check "N: SIGTERM -> exit 0" [ "$stop_rc" = 0 ]
+else
+    bin=$real_bin
+    check "exporter N (own hosts file) serves" false
+fi
+
+# ---------------------------------------------------------------------------------------
 # W: allowed_targets = the anyip ranges only; the delay host's range is refused.
 cat >"$tmp/cfg_w.json" <<EOF
 {
