@@ -255,8 +255,8 @@ done
 
 # ---------------------------------------------------------------------------------------
 # N: allowed_targets checks the address a name resolves to. Names come from a hosts file
-# of our own, bind-mounted over /etc/hosts in a mount namespace the exporter alone runs in
-# (nsswitch: files first; the lab has no route to any DNS server, so nothing leaves).
+# of our own, in an /etc of our own bind-mounted in a mount namespace the exporter alone
+# runs in (nsswitch: files only; the lab has no route to any DNS server either).
 any4=${NETLAB_V4_ANYIP_NET%.*/*}.77
 cat >"$tmp/hosts" <<EOF
 127.0.0.1 localhost
@@ -271,9 +271,17 @@ cat >"$tmp/cfg_n.json" <<EOF
   "limits": { "allowed_targets": ["$NETLAB_V4_ANYIP_NET", "trusted.example.org"] }
 }
 EOF
+# Over all of /etc, a directory with what name lookup reads: a fresh minimal Debian has
+# no /etc/hosts to bind a file over.
+mkdir -p "$tmp/etc"
+cp "$tmp/hosts" "$tmp/etc/hosts"
+printf 'hosts: files\n' >"$tmp/etc/nsswitch.conf"
+for f in ld.so.cache host.conf gai.conf resolv.conf passwd group; do
+    [ -e "/etc/$f" ] && cp "/etc/$f" "$tmp/etc/$f"
+done
 cat >"$tmp/with_hosts.sh" <<EOF
 #!/bin/sh
-mount --make-rprivate / && mount --bind "$tmp/hosts" /etc/hosts && exec "$bin" "\$@"
+mount --make-rprivate / && mount --bind "$tmp/etc" /etc && exec "$bin" "\$@"
 EOF
 printf '#!/bin/sh\nexec unshare -m "%s" "$@"\n' "$tmp/with_hosts.sh" >"$tmp/in_ns.sh"
 chmod +x "$tmp/with_hosts.sh" "$tmp/in_ns.sh"

@@ -85,6 +85,12 @@ check "both labs gone" sh -c "! ip netns list | grep -qE '^($a|$b)-'"
 
 # Without privileges: skipped (77) with a reason, never passed; NETLAB_REQUIRE=1 fails.
 if command -v setpriv >/dev/null; then
+    # A copy nobody can read and run: the checkout may sit under a directory only root
+    # may enter (/root, on a fresh machine), which would fail with 126 before any check.
+    mkdir -p "$tmp/unpriv"
+    cp "$netlab" "$tmp/unpriv/netlab.sh"
+    chmod 755 "$tmp" "$tmp/unpriv" "$tmp/unpriv/netlab.sh"
+    netlab=$tmp/unpriv/netlab.sh
     setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
         env -u NETLAB_REQUIRE "$netlab" run -- true 2>"$tmp/err"
     rc=$?
