@@ -244,6 +244,14 @@ check "  icmp_target_rtt_avg_seconds{delay} = 0.020 ± 0.001" \
     want_metric lm1 near 0.020:0.001 icmp_target_rtt_avg_seconds "${dl[@]}"
 check "  no icmp_target_rtt_avg_seconds{unreach} (no reply)" \
     bash -c "! grep -q '^icmp_target_rtt_avg_seconds{.*host=\"unreach\"' '$tmp/lm1.plain'"
+dupl=(target="$NETLAB_V4_DUP" host=dup)
+check "  3 echoes a scrape (dup host, 5 ms): icmp_target_rtt_min/avg/max = 0.005 ± 0.001" bash -c '
+    for v in "$@"; do awk -v v="$v" "BEGIN { exit !(v > 0.004 && v < 0.006) }" || exit 1; done' _ \
+    "$(mval "$tmp/lm1.plain" icmp_target_rtt_min_seconds "${dupl[@]}")" \
+    "$(mval "$tmp/lm1.plain" icmp_target_rtt_avg_seconds "${dupl[@]}")" \
+    "$(mval "$tmp/lm1.plain" icmp_target_rtt_max_seconds "${dupl[@]}")"
+check "  ... icmp_target_rtt_stddev_seconds < 0.001" \
+    want_metric lm1 between 0:0.001 icmp_target_rtt_stddev_seconds "${dupl[@]}"
 # A job ends with its last reply, so the copy of that one arrives after it: of 3 echoes,
 # the copies of the first 2 are the target's.
 check "  icmp_target_duplicates_total{dup} +2 per scrape (3 echoes, copies of the first 2)" \
