@@ -372,6 +372,7 @@ out:
         struct timespec tick = {0, 10000000};
         nanosleep(&tick, NULL);
     }
+    server_abort_streams(server);
     server_stop(server);
     auth_free(x.auth);
     free((char *)x.tls_cert_file);

@@ -83,6 +83,7 @@ struct request {
 struct tracked {
     struct tracked *prev, *next;
     int fd;                   /* the connection's socket, libmicrohttpd's */
+    _Atomic bool streaming;   /* a /metrics body is being streamed and is not done */
     _Atomic int64_t deadline; /* monotonic ns; 0: none (a request is being answered) */
 };
 
@@ -99,6 +100,8 @@ struct server {
     struct MHD_Daemon *daemons[MAX_DAEMONS];
     size_t n_daemons;
 };
+
+static struct tracked *tracked_of(struct MHD_Connection *conn);
 
 /* ---------------------------------------------------------------------------------------
  * Responses.
@@ -394,6 +397,7 @@ static enum MHD_Result start_metrics(struct exporter *x, struct MHD_Connection *
 
 struct metrics_stream {
     struct exporter *x;
+    struct tracked *track; /* the connection's, NULL if untracked; used only while it reads */
     enum prom_format format;
     struct prom_gzip *gzip; /* NULL: plain */
     struct prom_buf text;   /* rendered, not yet compressed (gzip only) */
@@ -452,8 +456,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
     (void)pos;
     while (s->off == prom_buf_len(&s->out)) {
-        if (s->done)
+        if (s->done) {
+            if (s->track != NULL)
+                atomic_store(&s->track->streaming, false);
             return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         prom_buf_reset(&s->out);
         s->off = 0;
         if (stream_produce(s) < 0)
@@ -484,6 +491,9 @@ static enum MHD_Result respond_metrics(struct request *rq)
         stream_free(s);
         return respond_text(x, rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
+    s->track = tracked_of(rq->conn);
+    if (s->track != NULL)
+        atomic_store(&s->track->streaming, true);
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, s,
                                           stream_free);
     if (r == NULL) {
@@ -814,6 +824,26 @@ static void request_answered(struct exporter *x, struct MHD_Connection *conn)
 
     if (t != NULL)
         atomic_store(&t->deadline, request_deadline(x));
+}
+
+/*
+ * At shutdown, bodies still streaming are cut with a TCP reset, never a FIN: an HTTP/1.0
+ * body ends with the connection, so a FIN would make a cut one look whole. (A chunked body
+ * shows its cut by its missing last chunk either way.) connect(AF_UNSPEC) disconnects the
+ * socket with a reset; libmicrohttpd's own shutdown and close then send nothing more.
+ */
+void server_abort_streams(struct server *s)
+{
+    const struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->track_lock);
+    for (struct tracked *t = s->tracked; t != NULL; t = t->next) {
+        if (atomic_load(&t->streaming))
+            connect(t->fd, &unspec, sizeof(unspec));
+    }
+    pthread_mutex_unlock(&s->track_lock);
 }
 
 unsigned server_sweep(struct server *s)

@@ -27,6 +27,10 @@ int server_run(struct server *s, char *err, size_t errlen);
  * (shuts their sockets down). Call it about once a second. Returns how many it cut. */
 unsigned server_sweep(struct server *s);
 
+/* Cuts the /metrics bodies still streaming with a TCP reset (call before server_stop at
+ * shutdown: a closed HTTP/1.0 body would otherwise look whole). */
+void server_abort_streams(struct server *s);
+
 /* Stops accepting new connections; requests in flight go on. */
 void server_quiesce(struct server *s);
 
