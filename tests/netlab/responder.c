@@ -26,6 +26,11 @@
  * kernel then computes the ICMPv6 checksum over the real pseudo-header and fragments large
  * replies, and the checksum is valid by construction even for corrupt/wrongid replies.
  *
+ * Hostile rules (tests/hardening). src=ADDR sends the reply from ADDR instead of the address
+ * asked. forge=N forge_src=ADDR sends, for each request, N forged packets claiming to come
+ * from ADDR, built from what an on-path attacker sees of the request (see resp_forge); they go
+ * out at once, through the same send sockets, from their own PRNG stream.
+ *
  * Ground truth. Each event is one logfmt line written with a single write(). hold_ns is send
  * stamp - kernel receive stamp. The send stamp is the kernel's software TX stamp (SO_TIMESTAMPING,
  * read from MSG_ERRQUEUE right after sendmsg) when it is already there and not older than a user
@@ -75,6 +80,8 @@
 #define RESP_SOCKET_BUFFER      (4 * 1024 * 1024)
 #define RESP_DRAIN_BATCH        256
 #define RESP_MAX_DUP            16u
+#define RESP_MAX_FORGE          256u
+#define RESP_FORGE_QUOTE_MAX    1024u /* payload bytes a forged ICMP error quotes, at most */
 #define RESP_DEFAULT_TTL        64u
 #define RESP_CORRUPT_XOR        0x5au
 #define RESP_CORRUPT_KEEP       16u /* iputils ping keeps a struct timeval in the first 16 bytes */
@@ -91,6 +98,9 @@
 #define RESP_ICMP_ECHOREPLY     0u
 #define RESP_ICMP6_ECHO         128u
 #define RESP_ICMP6_ECHOREPLY    129u
+#define RESP_ICMP_UNREACH       3u /* code 1: host unreachable */
+#define RESP_ICMP6_UNREACH      1u /* code 3: address unreachable */
+#define RESP_IP6_HEADER_LEN     40u
 /* linux/icmp.h's ICMP_FILTER (SOL_RAW level); that header clashes with netinet/ip_icmp.h. */
 #define RESP_ICMP_FILTER 1
 
@@ -107,6 +117,11 @@ struct resp_rule {
     unsigned int ttl;
     bool corrupt;
     bool wrongid;
+    bool have_src;               /* src=: replies come from src, not from the destination */
+    unsigned char src[16];       /* (same family as the rule) */
+    unsigned int forge;          /* forge=: forged packets sent per request, see resp_forge */
+    unsigned char forge_src[16]; /* forge_src=: the source they claim */
+    bool have_forge_src;
 };
 
 struct resp_rules {
@@ -170,6 +185,7 @@ struct resp_counters {
     uint64_t ignored;
     uint64_t tx_kernel;
     uint64_t tx_user;
+    uint64_t forged;
 };
 
 struct responder {
@@ -184,6 +200,7 @@ struct responder {
     bool tx6_stamping;
     const struct resp_rules *rules;
     struct resp_rng rng;
+    struct resp_rng forge_rng; /* its own stream: forging never shifts loss or jitter draws */
     struct resp_heap heap;
     struct resp_pool pool;
     unsigned char *rx_buf; /* RESP_MAX_PACKET + 1, so an oversized datagram shows MSG_TRUNC */
@@ -536,11 +553,18 @@ static char *resp_next_token(char **cursor)
     return start;
 }
 
+/* An address of the rule's own family (rule->family is set by the CIDR, parsed first). */
+static bool resp_parse_family_addr(const char *s, const struct resp_rule *rule, unsigned char *out)
+{
+    memset(out, 0, 16);
+    return inet_pton(rule->family, s, out) == 1;
+}
+
 static bool resp_parse_option(char *token, struct resp_rule *rule, unsigned int *seen, char *err,
                               size_t err_size)
 {
-    static const char *const keys[] = {"delay",   "jitter",  "loss", "dup",
-                                       "corrupt", "wrongid", "ttl"};
+    static const char *const keys[] = {"delay",   "jitter", "loss", "dup",   "corrupt",
+                                       "wrongid", "ttl",    "src",  "forge", "forge_src"};
     char *eq = strchr(token, '=');
     size_t key_index = sizeof(keys) / sizeof(keys[0]);
     uint64_t number = 0;
@@ -557,7 +581,9 @@ static bool resp_parse_option(char *token, struct resp_rule *rule, unsigned int 
     }
     if (key_index == sizeof(keys) / sizeof(keys[0])) {
         snprintf(err, err_size,
-                 "unknown key '%.64s' (known: delay jitter loss dup corrupt wrongid ttl)", token);
+                 "unknown key '%.64s' (known: delay jitter loss dup corrupt wrongid ttl src forge "
+                 "forge_src)",
+                 token);
         return false;
     }
     if (*seen & (1u << key_index)) {
@@ -597,10 +623,25 @@ static bool resp_parse_option(char *token, struct resp_rule *rule, unsigned int 
         rule->wrongid = number != 0;
         want = "0 or 1";
         break;
-    default:
+    case 6:
         ok = resp_parse_uint(value, 255, &number) && number >= 1;
         rule->ttl = (unsigned int)number;
         want = "an integer 1..255";
+        break;
+    case 7:
+        ok = resp_parse_family_addr(value, rule, rule->src);
+        rule->have_src = ok;
+        want = "an address of the rule's family";
+        break;
+    case 8:
+        ok = resp_parse_uint(value, RESP_MAX_FORGE, &number);
+        rule->forge = (unsigned int)number;
+        want = "an integer 0..256";
+        break;
+    default:
+        ok = resp_parse_family_addr(value, rule, rule->forge_src);
+        rule->have_forge_src = ok;
+        want = "an address of the rule's family";
         break;
     }
     if (!ok) {
@@ -631,6 +672,10 @@ static int resp_parse_rule_line(char *line, struct resp_rule *rule, char *err, s
     while ((token = resp_next_token(&cursor)) != NULL) {
         if (!resp_parse_option(token, rule, &seen, err, err_size))
             return -1;
+    }
+    if (rule->forge > 0 && !rule->have_forge_src) {
+        snprintf(err, err_size, "forge= needs forge_src= (the source the forged packets claim)");
+        return -1;
     }
     return 1;
 }
@@ -1112,6 +1157,9 @@ static void resp_log_request_event(struct responder *r, const char *event,
     resp_line_write(r->log_fd, &line);
 }
 
+static void resp_forge(struct responder *r, const struct resp_request *req,
+                       const struct resp_rule *rule);
+
 static void resp_handle_request(struct responder *r, const struct resp_request *req)
 {
     struct resp_pending pending;
@@ -1125,6 +1173,8 @@ static void resp_handle_request(struct responder *r, const struct resp_request *
         resp_log_request_event(r, "nomatch", req);
         return;
     }
+    if (rule->forge > 0)
+        resp_forge(r, req, rule);
     if (rule->loss > 0.0 && resp_rng_unit(&r->rng) < rule->loss) {
         r->counters.drops++;
         resp_log_request_event(r, "drop", req);
@@ -1180,6 +1230,13 @@ static size_t resp_build_icmp(const struct responder *r, const struct resp_pendi
     return len;
 }
 
+/* The source of a reply: the address the request was sent to, or the rule's src=. */
+static const unsigned char *resp_reply_src(const struct resp_pending *p,
+                                           const struct resp_rule *rule)
+{
+    return rule->have_src ? rule->src : p->echo.dst;
+}
+
 static void resp_build_ip_header(const struct resp_pending *p, const struct resp_rule *rule,
                                  size_t icmp_len, unsigned char *ip)
 {
@@ -1190,7 +1247,7 @@ static void resp_build_ip_header(const struct resp_pending *p, const struct resp
     ip[8] = (unsigned char)rule->ttl;
     ip[9] = IPPROTO_ICMP;
     /* ip[10..11] header checksum: always filled by the kernel for IP_HDRINCL. */
-    memcpy(ip + 12, p->echo.dst, 4);
+    memcpy(ip + 12, resp_reply_src(p, rule), 4);
     memcpy(ip + 16, p->echo.src, 4);
 }
 
@@ -1261,7 +1318,7 @@ static int resp_send_copy(struct responder *r, const struct resp_pending *p,
          * IP_PKTINFO (accepted because the local route makes it a local address for
          * __ip_dev_find()), TTL via IP_TTL cmsg. */
         memset(&info, 0, sizeof(info));
-        memcpy(&info.ipi_spec_dst, p->echo.dst, 4);
+        memcpy(&info.ipi_spec_dst, resp_reply_src(p, rule), 4);
         iov.iov_base = r->tx_buf + RESP_IP_HEADER_LEN;
         iov.iov_len = len - RESP_IP_HEADER_LEN;
         msg.msg_control = control.buf;
@@ -1282,7 +1339,7 @@ static int resp_send_copy(struct responder *r, const struct resp_pending *p,
     msg.msg_name = &to;
     msg.msg_namelen = sizeof(to);
     memset(&info, 0, sizeof(info));
-    memcpy(&info.ipi6_addr, p->echo.dst, 16);
+    memcpy(&info.ipi6_addr, resp_reply_src(p, rule), 16);
     msg.msg_control = control.buf;
     msg.msg_controllen = CMSG_SPACE(sizeof(info)) + CMSG_SPACE(sizeof(ttl));
     struct cmsghdr *c = resp_add_cmsg(&msg, NULL, IPPROTO_IPV6, IPV6_PKTINFO, &info, sizeof(info));
@@ -1327,9 +1384,148 @@ static void resp_send_reply(struct responder *r, const struct resp_pending *p)
         resp_line_add(&line, " delay_ns=%" PRId64 " hold_ns=%" PRId64 " ttl=%u mod=%s txstamp=%s",
                       p->delay_ns, sent_ns - p->rx_ns, rule->ttl, resp_mod_name(rule),
                       kernel_stamp ? "kernel" : "user");
+        if (rule->have_src) {
+            char from[INET6_ADDRSTRLEN];
+            if (!inet_ntop(p->echo.family, rule->src, from, sizeof(from)))
+                memcpy(from, "?", 2);
+            resp_line_add(&line, " from=%s", from);
+        }
         resp_line_write(r->log_fd, &line);
     }
     resp_pool_release(&r->pool, p->first_chunk);
+}
+
+/* Builds at icmp an ICMP(v6) error (v4 destination unreachable 3/1, v6 address unreachable
+ * 1/3) quoting an echo request from req's source to claimed_dst with identifier id, sequence
+ * seq and (up to RESP_FORGE_QUOTE_MAX bytes of) req's payload. Returns its length. */
+static size_t resp_build_forged_error(const struct resp_request *req,
+                                      const unsigned char *claimed_dst, uint16_t id, uint16_t seq,
+                                      unsigned char *icmp)
+{
+    bool v4 = req->echo.family == AF_INET;
+    size_t quote_len =
+        req->echo.payload_len < RESP_FORGE_QUOTE_MAX ? req->echo.payload_len : RESP_FORGE_QUOTE_MAX;
+    size_t ip_len = v4 ? RESP_IP_HEADER_LEN : RESP_IP6_HEADER_LEN;
+    unsigned char *ip = icmp + RESP_ICMP_HEADER_LEN;
+    unsigned char *echo = ip + ip_len;
+    size_t echo_len = RESP_ICMP_HEADER_LEN + quote_len;
+
+    memset(icmp, 0, RESP_ICMP_HEADER_LEN + ip_len + RESP_ICMP_HEADER_LEN);
+    icmp[0] = (unsigned char)(v4 ? RESP_ICMP_UNREACH : RESP_ICMP6_UNREACH);
+    icmp[1] = (unsigned char)(v4 ? 1 : 3);
+    if (v4) {
+        ip[0] = 0x45;
+        resp_put16(ip + 2, (uint32_t)(RESP_IP_HEADER_LEN + echo_len));
+        ip[8] = 64;
+        ip[9] = IPPROTO_ICMP;
+        memcpy(ip + 12, req->echo.src, 4);
+        memcpy(ip + 16, claimed_dst, 4);
+        resp_put16(ip + 10, resp_checksum(ip, RESP_IP_HEADER_LEN));
+    } else {
+        ip[0] = 0x60;
+        resp_put16(ip + 4, (uint32_t)echo_len);
+        ip[6] = IPPROTO_ICMPV6;
+        ip[7] = 64;
+        memcpy(ip + 8, req->echo.src, 16);
+        memcpy(ip + 24, claimed_dst, 16);
+    }
+    echo[0] = (unsigned char)(v4 ? RESP_ICMP_ECHO : RESP_ICMP6_ECHO);
+    resp_put16(echo + 4, id);
+    resp_put16(echo + 6, seq);
+    memcpy(echo + RESP_ICMP_HEADER_LEN, req->payload, quote_len);
+    if (v4) /* the quoted echo's own checksum, as the real one would carry it */
+        resp_put16(echo + 2, resp_checksum(echo, echo_len));
+    size_t len = RESP_ICMP_HEADER_LEN + ip_len + echo_len;
+    if (v4)
+        resp_put16(icmp + 2, resp_checksum(icmp, len));
+    return len;
+}
+
+/*
+ * forge=N forge_src=ADDR: an attacker that sees this request (so it knows the client's
+ * identifier and the payload, nonce included) answers it normally, and at once sends the
+ * client N forged packets claiming to come from ADDR, in turn:
+ *   0: an echo reply, the request's identifier, sequence +1, -1, +2, -2, ... of the request's
+ *      (sequences handed out round-robin are guessable: these are the neighbours in flight);
+ *   1: an echo reply, random identifier and sequence (a blind guess);
+ *   2: an ICMP error (v4 3/1, v6 1/3) quoting an echo to ADDR with the request's identifier
+ *      and sequence -1, +1, -2, +2, ...;
+ *   3: an echo reply, the request's identifier, a random sequence.
+ * Every one carries the request's payload (nonce right, send stamp that of another echo).
+ * Each forged packet is logged: ev=forge fam= src=ADDR dst=client id= seq= kind=reply|error
+ * req_id= req_seq= (those of the request it answers).
+ */
+static void resp_forge(struct responder *r, const struct resp_request *req,
+                       const struct resp_rule *rule)
+{
+    struct resp_rule plain;
+    struct resp_pending fake;
+    bool v4 = req->echo.family == AF_INET;
+    size_t header_len = v4 ? RESP_IP_HEADER_LEN : 0;
+
+    /* A plain reply from forge_src: no other modification of the rule applies. */
+    memset(&plain, 0, sizeof(plain));
+    plain.family = rule->family;
+    plain.ttl = rule->ttl;
+    memset(&fake, 0, sizeof(fake));
+    fake.echo = req->echo;
+    memcpy(fake.echo.dst, rule->forge_src, sizeof(fake.echo.dst)); /* the claimed source */
+    for (unsigned int i = 0; i < rule->forge; i++) {
+        unsigned int kind = i % 4;
+        unsigned int step = i / 4 / 2 + 1;
+        bool up = (i / 4) % 2 == 0;
+        uint16_t id = req->echo.id;
+        uint16_t seq = req->echo.seq;
+        unsigned char *icmp = r->tx_buf + header_len;
+        size_t icmp_len;
+        struct resp_line line;
+        char src[INET6_ADDRSTRLEN];
+        char dst[INET6_ADDRSTRLEN];
+        int64_t sent_ns = 0;
+        bool kernel_stamp = false;
+
+        if (kind == 0)
+            seq = (uint16_t)(up ? seq + step : seq - step);
+        else if (kind == 2)
+            seq = (uint16_t)(up ? seq - step : seq + step);
+        else
+            seq = (uint16_t)resp_rng_next(&r->forge_rng);
+        if (kind == 1)
+            id = (uint16_t)resp_rng_next(&r->forge_rng);
+        if (kind == 2) {
+            icmp_len = resp_build_forged_error(req, rule->forge_src, id, seq, icmp);
+        } else {
+            icmp_len = RESP_ICMP_HEADER_LEN + req->echo.payload_len;
+            memset(icmp, 0, RESP_ICMP_HEADER_LEN);
+            icmp[0] = (unsigned char)(v4 ? RESP_ICMP_ECHOREPLY : RESP_ICMP6_ECHOREPLY);
+            resp_put16(icmp + 4, id);
+            resp_put16(icmp + 6, seq);
+            memcpy(icmp + RESP_ICMP_HEADER_LEN, req->payload, req->echo.payload_len);
+            if (v4)
+                resp_put16(icmp + 2, resp_checksum(icmp, icmp_len));
+        }
+        if (v4)
+            resp_build_ip_header(&fake, &plain, icmp_len, r->tx_buf);
+        int rc = resp_send_copy(r, &fake, &plain, header_len + icmp_len, &sent_ns, &kernel_stamp);
+        if (!inet_ntop(req->echo.family, rule->forge_src, src, sizeof(src)))
+            memcpy(src, "?", 2);
+        if (!inet_ntop(req->echo.family, req->echo.src, dst, sizeof(dst)))
+            memcpy(dst, "?", 2);
+        if (rc < 0) {
+            r->counters.senderr++;
+            resp_line_start(&line, resp_now_ns(), "senderr");
+        } else {
+            r->counters.forged++;
+            resp_line_start(&line, sent_ns, "forge");
+        }
+        resp_line_add(&line, " fam=%d src=%s dst=%s id=%u seq=%u kind=%s req_id=%u req_seq=%u",
+                      v4 ? 4 : 6, src, dst, (unsigned int)id, (unsigned int)seq,
+                      kind == 2 ? "error" : "reply", (unsigned int)req->echo.id,
+                      (unsigned int)req->echo.seq);
+        if (rc < 0)
+            resp_line_add(&line, " errno=%d err=\"%s\"", -rc, strerror(-rc));
+        resp_line_write(r->log_fd, &line);
+    }
 }
 
 static void resp_send_due(struct responder *r)
@@ -1682,6 +1878,7 @@ int main(int argc, char **argv)
         opt.seed = resp_splitmix64(&mix);
     }
     resp_rng_seed(&r.rng, opt.seed);
+    resp_rng_seed(&r.forge_rng, opt.seed ^ 0x666f726765ULL);
 
     resp_line_start(&line, resp_now_ns(), "start");
     resp_line_add(&line, " seed=%" PRIu64 " pid=%ld rules=%zu", opt.seed, (long)getpid(),
@@ -1706,10 +1903,11 @@ int main(int argc, char **argv)
     resp_line_add(&line,
                   " rx=%" PRIu64 " replies=%" PRIu64 " drops=%" PRIu64 " dups=%" PRIu64
                   " nomatch=%" PRIu64 " overflow=%" PRIu64 " senderr=%" PRIu64 " ignored=%" PRIu64
-                  " pending=%" PRIu32 " txstamp_kernel=%" PRIu64 " txstamp_user=%" PRIu64,
+                  " pending=%" PRIu32 " txstamp_kernel=%" PRIu64 " txstamp_user=%" PRIu64
+                  " forged=%" PRIu64,
                   r.counters.rx, r.counters.replies, r.counters.drops, r.counters.dups,
                   r.counters.nomatch, r.counters.overflow, r.counters.senderr, r.counters.ignored,
-                  r.heap.count, r.counters.tx_kernel, r.counters.tx_user);
+                  r.heap.count, r.counters.tx_kernel, r.counters.tx_user, r.counters.forged);
     resp_line_write(r.log_fd, &line);
 out:
     if (pidfile_written)
