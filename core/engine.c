@@ -611,6 +611,9 @@ static size_t add_cmsg(char *buf, size_t at, int level, int type, const void *da
  * Sends echo job->priv.next_echo. Returns 0 when it went out or failed for good (the
  * result says so), -EAGAIN when it should be tried again a little later.
  */
+/* Sends of one echo before a send error is taken for real (see send_echo). */
+#define SEND_ATTEMPTS 8
+
 static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
 {
     struct family *f = family_of(e, job->dst.family);
@@ -698,17 +701,22 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
         /*
          * An ICMP error for an earlier echo leaves its errno pending on the socket
          * (sk_err), and the next send returns that instead of sending. The failed call
-         * consumed it: a second attempt tells a pending error from a real local one.
-         * The failed call may have used a transmit-stamp key: restart the keys first,
-         * after taking the stamps already queued under the old ones.
+         * consumed it: another attempt tells a pending error from a real local one. While
+         * errors pour in (someone else's flood of unreachables), a new one may be pending
+         * again by the retry: a real local error fails every attempt, a stale one not
+         * SEND_ATTEMPTS in a row. Each failed call may have used a transmit-stamp key:
+         * restart the keys first, after taking the stamps already queued under the old
+         * ones.
          */
-        drain_errqueue(e, f);
-        resync_tx_keys(f);
-        if (sendmsg(f->fd, &msg, 0) >= 0)
-            goto sent;
-        err = errno;
-        if (err == EAGAIN || err == ENOBUFS || err == EINTR)
-            return -EAGAIN;
+        for (int attempt = 1; attempt < SEND_ATTEMPTS; attempt++) {
+            drain_errqueue(e, f);
+            resync_tx_keys(f);
+            if (sendmsg(f->fd, &msg, 0) >= 0)
+                goto sent;
+            err = errno;
+            if (err == EAGAIN || err == ENOBUFS || err == EINTR)
+                return -EAGAIN;
+        }
         r->status = status_from_errno(err);
         r->send_errno = err;
         atomic_fetch_add(&e->stats.send_errors, 1);
