@@ -20,6 +20,8 @@ fi
     exit 1
 }
 
+hx_wrapped=0 # echoes sent by hx_wrap_sequences
+
 # Under valgrind everything is 20-50 times slower: the scripts stretch their time limits by
 # this factor (HX_SLOW=1 normally; valgrind.sh sets it).
 HX_SLOW=${HX_SLOW:-1}
@@ -43,14 +45,17 @@ all_true() {
 
 # hx_start NAME ARGS...: start_exporter NAME "127.0.0.1" ARGS... (test_http.sh), with its
 # wait for the first answer stretched by HX_SLOW: under Valgrind the exporter takes far more
-# than start_exporter's 15 s to listen. Sets NAME_pid, NAME_port, NAME_url like it.
+# than start_exporter's 15 s to listen. Sets NAME_pid, NAME_port, NAME_url like it. With
+# HX_PID_LOG set, appends "PID SCRIPT/NAME" to that file (valgrind.sh names its logs so).
 hx_start() {
-    local name=$1 port pid c i
+    local name=$1 port pid c i pidvar
     shift
-    [ "$HX_SLOW" -gt 1 ] || {
-        start_exporter "$name" "127.0.0.1" "$@"
-        return
-    }
+    if [ "$HX_SLOW" -le 1 ]; then
+        start_exporter "$name" "127.0.0.1" "$@" || return 1
+        pidvar=${name}_pid
+        [ -z "${HX_PID_LOG:-}" ] || echo "${!pidvar} $(basename "$0" .sh)/$name" >>"$HX_PID_LOG"
+        return 0
+    fi
     port=$(pick_port) || return 1
     "$bin" --web.listen-address="127.0.0.1:$port" "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
     pid=$!
@@ -60,6 +65,7 @@ hx_start() {
         c=$(curl -sS --max-time 1 -o /dev/null -w '%{http_code}' \
             "http://127.0.0.1:$port/-/healthy" 2>/dev/null)
         if [ -n "$c" ] && [ "$c" != 000 ]; then
+            [ -z "${HX_PID_LOG:-}" ] || echo "$pid $(basename "$0" .sh)/$name" >>"$HX_PID_LOG"
             printf -v "${name}_pid" %s "$pid"
             printf -v "${name}_port" %s "$port"
             printf -v "${name}_url" %s "http://127.0.0.1:$port"

@@ -8,7 +8,7 @@
 #   main       LOAD_SECONDS (default 30) of mixed /probe to the lab's fast, 20 ms, lossy,
 #              duplicating, corrupting and blackhole hosts, and /metrics with HX_STATIC
 #              (default 300) anyip static targets (half of them IPv6), closed loop at
-#              HX_CONCURRENCY (default 64) connections: every request must be a well-formed
+#              HX_CONCURRENCY (default 192) connections: every request must be a well-formed
 #              200 (the concurrency is below limits.max_concurrent_probes: no 503 allowed);
 #   over-limit max(5, LOAD_SECONDS / 6) s of /probe to the 100 ms bulk hosts at 2 x
 #              max_concurrent_probes (HX_LIMIT, 256) connections: every answer must be a 200 or a
@@ -34,7 +34,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 load_s=${LOAD_SECONDS:-30}
-conc=${HX_CONCURRENCY:-64}
+conc=${HX_CONCURRENCY:-192}
 n_static=${HX_STATIC:-300}
 limit=${HX_LIMIT:-256}
 over_s=$((load_s / 6 > 5 ? load_s / 6 : 5))
@@ -184,7 +184,8 @@ row "over-limit" over
 echo "main phase per class:"
 awk '$2 != "class=ALL" { printf "  %s\n", $0 }' "$tmp/main.hammer" | sed 's/^  hammer /  /' |
     awk '{ printf "  %-14s %-16s %-14s %-22s %-22s %-16s %-16s\n", $1, $2, $11, $12, $13, $15, $16 }'
-echo "warm-up: $hx_wrapped echoes sent by /metrics first (every sequence number used once)"
+[ "$hx_wrapped" = 0 ] ||
+    echo "warm-up: $hx_wrapped echoes sent by /metrics first (every sequence number used once)"
 printf 'process:     %-22s %-22s %-22s\n' "after warm-up" "after main" "after over-limit"
 printf '  VmRSS      %-22s %-22s %-22s\n' "$(hx_mib "$rss0") MiB" "$(hx_mib "$rss1") MiB" "$(hx_mib "$rss2") MiB"
 printf '  fds        %-22s %-22s %-22s\n' "$fd0" "$fd1" "$fd2"

@@ -77,6 +77,8 @@ EOF
 chmod +x "$work/icmp_exporter"
 export NETLAB_RESPONDER=$build/tests/netlab/netlab_responder
 export HX_SLOW=10 HX_RSS_GROWTH_KB=4194304 HX_WRAP_ECHOES=0 HX_LIMIT=16
+export HX_PID_LOG=$work/pids # "PID test/exporter" of each exporter started
+: >"$HX_PID_LOG"
 netlab=$top/tests/netlab/netlab.sh
 status=0
 
@@ -95,19 +97,24 @@ echo
 echo "== valgrind summary (one line per exporter process)"
 # With -q a log holds only what Valgrind found: error records and leak records (definite and
 # indirect ones are errors here; possible ones are shown). An empty log is a clean run.
-printf '%-8s %7s %16s %16s %16s\n' pid errors definitely_lost indirectly_lost possibly_lost
+printf '%-8s %-18s %7s %16s %16s %16s\n' pid exporter errors definitely_lost indirectly_lost \
+    possibly_lost
 n=0
 for log in "$work"/logs/vg.*.log; do
     [ -f "$log" ] || continue
     n=$((n + 1))
-    awk -v pid="$(basename "$log" .log | sed 's/^vg\.//')" '
+    pid=$(basename "$log" .log | sed 's/^vg\.//')
+    awk -v pid="$pid" -v name="$(awk -v p="$pid" '$1 == p { print $2 }' "$HX_PID_LOG")" '
         / (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap|Argument .* of function)/ { e++ }
         / bytes in [0-9,]+ blocks are (definitely|indirectly|possibly) lost/ {
-            b = $2; gsub(",", "", b); kind = $0; sub(/.* are /, "", kind); sub(/ lost.*/, "", kind)
+            # "N bytes in ..." or "N (D direct, I indirect) bytes in ...": count D.
+            b = $3 ~ /^\(/ ? $3 : $2; gsub(/[(,]/, "", b)
+            kind = $0; sub(/.* are /, "", kind); sub(/ lost.*/, "", kind)
             lost[kind] += b; blocks[kind]++
         }
         END {
-            printf "%-8s %7d %16s %16s %16s\n", pid, e, lost["definitely"] + 0 " B",
+            printf "%-8s %-18s %7d %16s %16s %16s\n", pid, name == "" ? "?" : name, e,
+                lost["definitely"] + 0 " B",
                 lost["indirectly"] + 0 " B", lost["possibly"] + 0 " B"
             exit !(e == 0 && lost["definitely"] + 0 == 0 && lost["indirectly"] + 0 == 0) }' "$log" || {
         status=1
