@@ -8,7 +8,7 @@
 #   main       LOAD_SECONDS (default 30) of mixed /probe to the lab's fast, 20 ms, lossy,
 #              duplicating, corrupting and blackhole hosts, and /metrics with HX_STATIC
 #              (default 300) anyip static targets (half of them IPv6), closed loop at
-#              HX_CONCURRENCY (default 192) connections: every request must be a well-formed
+#              HX_CONCURRENCY (default 64) connections: every request must be a well-formed
 #              200 (the concurrency is below limits.max_concurrent_probes: no 503 allowed);
 #   over-limit max(5, LOAD_SECONDS / 6) s of /probe to the 100 ms bulk hosts at 2 x
 #              max_concurrent_probes (HX_LIMIT, 256) connections: every answer must be a 200 or a
@@ -34,7 +34,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 load_s=${LOAD_SECONDS:-30}
-conc=${HX_CONCURRENCY:-192}
+conc=${HX_CONCURRENCY:-64}
 n_static=${HX_STATIC:-300}
 limit=${HX_LIMIT:-256}
 over_s=$((load_s / 6 > 5 ? load_s / 6 : 5))
