@@ -107,6 +107,7 @@ struct icmp_engine {
     int evfd;
     bool threaded;
     bool no_thread; /* driven by icmp_send_echo: never threaded */
+    bool no_pwait2; /* epoll_pwait2 is missing here: epoll_wait with milliseconds */
     pthread_t thread;
     uint64_t nonce;
     _Atomic int64_t gap_ns; /* icmp_engine_set_send_gap may change it from any thread */
@@ -1176,7 +1177,20 @@ static void run_once(struct icmp_engine *e, const bool *done)
         t = 0;
     ts.tv_sec = t / 1000000000;
     ts.tv_nsec = t % 1000000000;
-    n = epoll_pwait2(e->epfd, ev, 4, next == INT64_MAX && !pending ? NULL : &ts, NULL);
+    n = -1;
+    if (!e->no_pwait2) {
+        n = epoll_pwait2(e->epfd, ev, 4, next == INT64_MAX && !pending ? NULL : &ts, NULL);
+        /* Kernels before 5.11, seccomp profiles that predate it, and Valgrind 3.19 lack
+         * epoll_pwait2: fall back for good to millisecond waits (rounded up, never a spin). */
+        if (n < 0 && (errno == ENOSYS || errno == EPERM))
+            e->no_pwait2 = true;
+    }
+    if (e->no_pwait2) {
+        int ms = next == INT64_MAX && !pending      ? -1
+                 : t > (int64_t)INT32_MAX * 1000000 ? INT32_MAX
+                                                    : (int)((t + 999999) / 1000000);
+        n = epoll_wait(e->epfd, ev, 4, ms);
+    }
     pthread_mutex_lock(&e->lock);
     e->waiting = false;
     pthread_mutex_unlock(&e->lock);

@@ -180,4 +180,30 @@ check "L logged no sanitizer report" bash -c "! grep -qE 'AddressSanitizer|runti
 stop_exporter L TERM 5
 check_detail="exit status $stop_rc; stderr tail: $(tail -5 "$tmp/L.log")"
 check "L: SIGTERM -> exit 0" [ "$stop_rc" = 0 ]
+
+# Without epoll_pwait2 (kernels before 5.11, older seccomp profiles, Valgrind 3.19) the
+# engine falls back to epoll_wait: it must neither spin nor read replies only at timeouts.
+# strace injects ENOSYS into every epoll_pwait2 call.
+printf '#!/bin/sh\nexec strace -o /dev/null -f -e trace=epoll_pwait2 -e inject=epoll_pwait2:error=ENOSYS "%s" "$@"\n' \
+    "$bin" >"$tmp/no_pwait2.sh"
+chmod +x "$tmp/no_pwait2.sh"
+real_bin=$bin
+bin=$tmp/no_pwait2.sh
+if command -v strace >/dev/null && start_exporter P 127.0.0.1 --config.file="$tmp/cfg.json"; then
+    bin=$real_bin
+    req np "$P_url/probe?target=127.0.0.1"
+    check "no epoll_pwait2: a loopback probe still takes < 0.5 s (not its 5 s timeout)" \
+        want_metric np lt 0.5 probe_duration_seconds
+    ep=$(pgrep -P "$P_pid" -x icmp_exporter | head -1)
+    t0=$(awk '{ print $14 + $15 }' "/proc/$ep/stat")
+    sleep 2
+    t1=$(awk '{ print $14 + $15 }' "/proc/$ep/stat")
+    check_detail="CPU ticks in 2 s idle: $((t1 - t0))"
+    check "  and idles without spinning (< 20 ticks of CPU in 2 s)" [ $((t1 - t0)) -lt 20 ]
+    stop_exporter P TERM 5
+    check_detail=""
+else
+    bin=$real_bin
+    check "exporter P under strace (strace installed) serves" false
+fi
 check_done
