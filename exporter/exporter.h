@@ -7,7 +7,7 @@
 
 #include "config/config.h"
 #include "core/icmp.h"
-#include "exporter/prom.h"
+#include "exporter/prom/prom.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -235,7 +235,7 @@ int probe_http_status(const struct probe *p, char *err, size_t errlen);
 int probe_render(const struct probe *p, struct prom_writer *w);
 
 /* The human-readable log of debug=true, then the metrics. */
-int probe_render_debug(const struct probe *p, struct prom_buf *out);
+int probe_render_debug(const struct probe *p, struct text_buf *out);
 
 bool probe_debug(const struct probe *p);
 bool probe_success(const struct probe *p);

@@ -252,7 +252,7 @@ int metrics_render_self(struct exporter *x, struct prom_writer *w)
             "Timestamp of the last successful configuration reload", rs.last_success_seconds);
     family1(w, "icmp_exporter_config_reload_failures_total", PROM_TYPE_COUNTER,
             "Configuration reloads that failed", (double)rs.failures_total);
-    return prom_buf_error(w->buf);
+    return text_buf_error(w->buf);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -579,7 +579,7 @@ static void render_target(struct metrics_cursor *c, struct prom_writer *w, size_
 
 int metrics_render_targets_next(struct metrics_cursor *c, struct prom_writer *w, size_t min_bytes)
 {
-    size_t start = prom_buf_len(w->buf);
+    size_t start = text_buf_len(w->buf);
 
     while (c->family < TF_END) {
         if (!c->family_started) {
@@ -589,14 +589,14 @@ int metrics_render_targets_next(struct metrics_cursor *c, struct prom_writer *w,
         }
         while (c->next < c->n) {
             render_target(c, w, c->next++);
-            if (prom_buf_error(w->buf) != 0)
-                return prom_buf_error(w->buf);
-            if (prom_buf_len(w->buf) - start >= min_bytes)
+            if (text_buf_error(w->buf) != 0)
+                return text_buf_error(w->buf);
+            if (text_buf_len(w->buf) - start >= min_bytes)
                 return 1;
         }
         c->family++;
         c->next = 0;
         c->family_started = false;
     }
-    return prom_buf_error(w->buf);
+    return text_buf_error(w->buf);
 }

@@ -546,37 +546,37 @@ int probe_render(const struct probe *p, struct prom_writer *w)
     return prom_finish(w);
 }
 
-int probe_render_debug(const struct probe *p, struct prom_buf *out)
+int probe_render_debug(const struct probe *p, struct text_buf *out)
 {
     char a[INET6_ADDRSTRLEN];
     struct prom_writer w;
 
-    prom_buf_printf(out, "Probe of %s with module %s: %u echoes, %.3fs apart, timeout %.3fs\n",
+    text_buf_printf(out, "Probe of %s with module %s: %u echoes, %.3fs apart, timeout %.3fs\n",
                     p->target, p->module->name, p->count, (double)p->interval_ns / 1e9,
                     (double)p->timeout_ns / 1e9);
     if (!p->resolved) {
-        prom_buf_printf(out, "Resolution failed: %s\n", gai_strerror(p->res.error));
+        text_buf_printf(out, "Resolution failed: %s\n", gai_strerror(p->res.error));
     } else {
-        prom_buf_printf(out, "Resolved %s to %s (IPv%d) in %.6fs\n", p->target,
+        text_buf_printf(out, "Resolved %s to %s (IPv%d) in %.6fs\n", p->target,
                         icmp_addr_format(&p->res.addr, a, sizeof(a)),
                         p->res.addr.family == AF_INET ? 4 : 6, (double)p->res.took_ns / 1e9);
     }
     for (uint32_t i = 0; p->ran && i < p->count; i++) {
         const struct icmp_echo_result *r = &p->results[i];
         if (!r->sent) {
-            prom_buf_printf(out, "echo %u: not sent (%s)\n", i,
+            text_buf_printf(out, "echo %u: not sent (%s)\n", i,
                             r->send_errno ? icmp_status_name(r->status) : "deadline");
             continue;
         }
-        prom_buf_printf(out, "echo %u: seq=%u status=%s", i, r->seq, icmp_status_name(r->status));
+        text_buf_printf(out, "echo %u: seq=%u status=%s", i, r->seq, icmp_status_name(r->status));
         if (r->rtt_ns >= 0)
-            prom_buf_printf(out, " rtt=%.6fs from=%s ttl=%u", (double)r->rtt_ns / 1e9,
+            text_buf_printf(out, " rtt=%.6fs from=%s ttl=%u", (double)r->rtt_ns / 1e9,
                             icmp_addr_format(&r->from, a, sizeof(a)), r->ttl);
         if (r->duplicates)
-            prom_buf_printf(out, " duplicates=%u", r->duplicates);
-        prom_buf_append_str(out, "\n");
+            text_buf_printf(out, " duplicates=%u", r->duplicates);
+        text_buf_append_str(out, "\n");
     }
-    prom_buf_append_str(out, "\nMetrics that would have been returned:\n");
+    text_buf_append_str(out, "\nMetrics that would have been returned:\n");
     prom_writer_init(&w, out, PROM_FORMAT_TEXT);
     return probe_render(p, &w);
 }

@@ -111,24 +111,24 @@ static enum MHD_Result respond(struct exporter *x, struct MHD_Connection *conn, 
                                const char *type, const char *body, size_t len, bool gzip,
                                const char *header, const char *header_value)
 {
-    struct prom_buf zipped;
+    struct text_buf zipped;
     struct MHD_Response *r;
     enum MHD_Result rc;
 
-    prom_buf_init(&zipped, BODY_LIMIT);
+    text_buf_init(&zipped, BODY_LIMIT);
     if (gzip) {
-        struct prom_buf in;
-        prom_buf_init(&in, BODY_LIMIT);
-        if (prom_buf_append(&in, body, len) == 0 && prom_gzip(&in, &zipped) == 0) {
-            body = prom_buf_data(&zipped);
-            len = prom_buf_len(&zipped);
+        struct text_buf in;
+        text_buf_init(&in, BODY_LIMIT);
+        if (text_buf_append(&in, body, len) == 0 && prom_gzip(&in, &zipped) == 0) {
+            body = text_buf_data(&zipped);
+            len = text_buf_len(&zipped);
         } else {
             gzip = false;
         }
-        prom_buf_cleanup(&in);
+        text_buf_cleanup(&in);
     }
     r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    prom_buf_cleanup(&zipped);
+    text_buf_cleanup(&zipped);
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -145,23 +145,23 @@ static enum MHD_Result respond(struct exporter *x, struct MHD_Connection *conn, 
 /* Answers with the content of buf, handed to libmicrohttpd without a copy (gzipped first
  * when the client accepts it). buf is left empty. */
 static enum MHD_Result respond_buf(struct exporter *x, struct MHD_Connection *conn, unsigned code,
-                                   const char *type, struct prom_buf *buf, bool gzip)
+                                   const char *type, struct text_buf *buf, bool gzip)
 {
-    struct prom_buf zipped;
+    struct text_buf zipped;
     struct MHD_Response *r;
     enum MHD_Result rc;
     size_t len;
     char *body;
 
-    prom_buf_init(&zipped, BODY_LIMIT);
+    text_buf_init(&zipped, BODY_LIMIT);
     if (gzip && prom_gzip(buf, &zipped) == 0) {
-        prom_buf_cleanup(buf);
-        body = prom_buf_release(&zipped, &len);
+        text_buf_cleanup(buf);
+        body = text_buf_release(&zipped, &len);
     } else {
         gzip = false;
-        body = prom_buf_release(buf, &len);
+        body = text_buf_release(buf, &len);
     }
-    prom_buf_cleanup(&zipped);
+    text_buf_cleanup(&zipped);
     r = MHD_create_response_from_buffer(len, body != NULL ? body : (char *)"",
                                         body != NULL ? MHD_RESPMEM_MUST_FREE
                                                      : MHD_RESPMEM_PERSISTENT);
@@ -400,8 +400,8 @@ struct metrics_stream {
     struct tracked *track; /* the connection's, NULL if untracked; used only while it reads */
     enum prom_format format;
     struct prom_gzip *gzip; /* NULL: plain */
-    struct prom_buf text;   /* rendered, not yet compressed (gzip only) */
-    struct prom_buf out;    /* what goes to the client next */
+    struct text_buf text;   /* rendered, not yet compressed (gzip only) */
+    struct text_buf out;    /* what goes to the client next */
     size_t off;             /* of out, already handed over */
     struct metrics_cursor cursor;
     bool self_done, done;
@@ -415,15 +415,15 @@ static void stream_free(void *cls)
         return;
     metrics_cursor_cleanup(&s->cursor);
     prom_gzip_free(s->gzip);
-    prom_buf_cleanup(&s->text);
-    prom_buf_cleanup(&s->out);
+    text_buf_cleanup(&s->text);
+    text_buf_cleanup(&s->out);
     free(s);
 }
 
 /* Renders (and compresses) the next piece into s->out. Returns 0 or -errno. */
 static int stream_produce(struct metrics_stream *s)
 {
-    struct prom_buf *text = s->gzip != NULL ? &s->text : &s->out;
+    struct text_buf *text = s->gzip != NULL ? &s->text : &s->out;
     struct prom_writer w;
     int rc;
 
@@ -443,8 +443,8 @@ static int stream_produce(struct metrics_stream *s)
     if (rc < 0)
         return rc;
     if (s->gzip != NULL) {
-        rc = prom_gzip_write(s->gzip, prom_buf_data(text), prom_buf_len(text), s->done, &s->out);
-        prom_buf_reset(text);
+        rc = prom_gzip_write(s->gzip, text_buf_data(text), text_buf_len(text), s->done, &s->out);
+        text_buf_reset(text);
     }
     return rc < 0 ? rc : 0;
 }
@@ -455,20 +455,20 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     size_t n;
 
     (void)pos;
-    while (s->off == prom_buf_len(&s->out)) {
+    while (s->off == text_buf_len(&s->out)) {
         if (s->done) {
             if (s->track != NULL)
                 atomic_store(&s->track->streaming, false);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        prom_buf_reset(&s->out);
+        text_buf_reset(&s->out);
         s->off = 0;
         if (stream_produce(s) < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    n = prom_buf_len(&s->out) - s->off;
+    n = text_buf_len(&s->out) - s->off;
     n = n < max ? n : max;
-    memcpy(buf, prom_buf_data(&s->out) + s->off, n);
+    memcpy(buf, text_buf_data(&s->out) + s->off, n);
     s->off += n;
     return (ssize_t)n;
 }
@@ -484,8 +484,8 @@ static enum MHD_Result respond_metrics(struct request *rq)
         return respond_text(x, rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     s->x = x;
     s->format = rq->format;
-    prom_buf_init(&s->text, BODY_LIMIT);
-    prom_buf_init(&s->out, BODY_LIMIT);
+    text_buf_init(&s->text, BODY_LIMIT);
+    text_buf_init(&s->out, BODY_LIMIT);
     if (metrics_cursor_init(&s->cursor, rq->table, rq->format) < 0 ||
         (rq->gzip && prom_gzip_new(&s->gzip) < 0)) {
         stream_free(s);
@@ -512,7 +512,7 @@ static enum MHD_Result respond_metrics(struct request *rq)
 static enum MHD_Result finish_request(struct request *rq)
 {
     struct exporter *x = rq->x;
-    struct prom_buf buf;
+    struct text_buf buf;
     struct prom_writer w;
     enum MHD_Result result;
     char err[ERR_LEN];
@@ -523,24 +523,24 @@ static enum MHD_Result finish_request(struct request *rq)
     code = probe_http_status(rq->probe, err, sizeof(err));
     if (code != 200)
         return respond_text(x, rq->conn, (unsigned)code, err);
-    prom_buf_init(&buf, BODY_LIMIT);
+    text_buf_init(&buf, BODY_LIMIT);
     if (probe_debug(rq->probe)) {
         rc = probe_render_debug(rq->probe, &buf);
         result = rc == 0 ? respond(x, rq->conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
-                                   prom_buf_data(&buf), prom_buf_len(&buf), rq->gzip, NULL, NULL)
+                                   text_buf_data(&buf), text_buf_len(&buf), rq->gzip, NULL, NULL)
                          : respond_text(x, rq->conn, 500, "rendering failed");
-        prom_buf_cleanup(&buf);
+        text_buf_cleanup(&buf);
         return result;
     }
     prom_writer_init(&w, &buf, rq->format);
     rc = probe_render(rq->probe, &w);
     if (rc != 0) {
-        prom_buf_cleanup(&buf);
+        text_buf_cleanup(&buf);
         snprintf(err, sizeof(err), "rendering the metrics failed: %s", strerror(-rc));
         return respond_text(x, rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
     }
     result = respond_buf(x, rq->conn, MHD_HTTP_OK, prom_content_type(rq->format), &buf, rq->gzip);
-    prom_buf_cleanup(&buf);
+    text_buf_cleanup(&buf);
     return result;
 }
 
@@ -549,48 +549,48 @@ static enum MHD_Result finish_request(struct request *rq)
  */
 
 /* Appends s with the HTML specials escaped. */
-static void put_html(struct prom_buf *b, const char *s)
+static void put_html(struct text_buf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
         case '<':
-            prom_buf_append_str(b, "&lt;");
+            text_buf_append_str(b, "&lt;");
             break;
         case '>':
-            prom_buf_append_str(b, "&gt;");
+            text_buf_append_str(b, "&gt;");
             break;
         case '&':
-            prom_buf_append_str(b, "&amp;");
+            text_buf_append_str(b, "&amp;");
             break;
         case '"':
-            prom_buf_append_str(b, "&quot;");
+            text_buf_append_str(b, "&quot;");
             break;
         default:
-            prom_buf_append(b, s, 1);
+            text_buf_append(b, s, 1);
         }
     }
 }
 
 /* Appends s percent-encoded for a query string (then HTML-safe as well). */
-static void put_query(struct prom_buf *b, const char *s)
+static void put_query(struct text_buf *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '.' || c == '_' || c == '~' || c == ':')
-            prom_buf_append(b, s, 1);
+            text_buf_append(b, s, 1);
         else
-            prom_buf_printf(b, "%%%02X", c);
+            text_buf_printf(b, "%%%02X", c);
     }
 }
 
 static enum MHD_Result landing(struct exporter *x, struct MHD_Connection *conn)
 {
-    struct prom_buf b;
+    struct text_buf b;
     enum MHD_Result rc;
 
-    prom_buf_init(&b, 1 << 20);
-    prom_buf_printf(
+    text_buf_init(&b, 1 << 20);
+    text_buf_printf(
         &b,
         "<!DOCTYPE html>\n<html><head><title>icmp_exporter</title></head><body>\n"
         "<h1>icmp_exporter</h1>\n<p>Version %s. ICMP sockets: IPv4 %s, IPv6 %s.</p>\n"
@@ -606,24 +606,24 @@ static enum MHD_Result landing(struct exporter *x, struct MHD_Connection *conn)
     for (size_t i = 0; i < x->history_len; i++) {
         const struct probe_record *r =
             &x->history[(x->history_next + PROBE_HISTORY - 1 - i) % PROBE_HISTORY];
-        prom_buf_append_str(&b, "<tr><td>");
+        text_buf_append_str(&b, "<tr><td>");
         put_html(&b, r->module);
-        prom_buf_append_str(&b, "</td><td>");
+        text_buf_append_str(&b, "</td><td>");
         put_html(&b, r->target);
-        prom_buf_printf(&b, "</td><td>%s</td><td>%.6fs</td><td><a href=\"/probe?target=",
+        text_buf_printf(&b, "</td><td>%s</td><td>%.6fs</td><td><a href=\"/probe?target=",
                         r->success ? "Success" : "<strong>Failure</strong>", r->duration);
         put_query(&b, r->target);
-        prom_buf_append_str(&b, "&amp;module=");
+        text_buf_append_str(&b, "&amp;module=");
         put_query(&b, r->module);
-        prom_buf_append_str(&b, "&amp;debug=true\">Logs</a></td></tr>\n");
+        text_buf_append_str(&b, "&amp;debug=true\">Logs</a></td></tr>\n");
     }
     pthread_mutex_unlock(&x->lock);
-    prom_buf_append_str(&b, "</table>\n</body></html>\n");
-    rc = prom_buf_error(&b) == 0
-             ? respond(x, conn, MHD_HTTP_OK, "text/html; charset=utf-8", prom_buf_data(&b),
-                       prom_buf_len(&b), false, NULL, NULL)
+    text_buf_append_str(&b, "</table>\n</body></html>\n");
+    rc = text_buf_error(&b) == 0
+             ? respond(x, conn, MHD_HTTP_OK, "text/html; charset=utf-8", text_buf_data(&b),
+                       text_buf_len(&b), false, NULL, NULL)
              : respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "rendering failed");
-    prom_buf_cleanup(&b);
+    text_buf_cleanup(&b);
     return rc;
 }
 

@@ -1,9 +1,9 @@
 /*
- * Writes a representative exposition with exporter/prom.h to stdout, for test_promtool.sh to
+ * Writes a representative exposition with exporter/prom/prom.h to stdout, for test_promtool.sh to
  * feed to real parsers: gauges, counters, a histogram, units, hostile label values and help
  * text, special values. Usage: prom_sample text|openmetrics [gzip]
  */
-#include "exporter/prom.h"
+#include "exporter/prom/prom.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -75,14 +75,14 @@ int main(int argc, char **argv)
         return 2;
     }
     enum prom_format f = strcmp(argv[1], "text") == 0 ? PROM_FORMAT_TEXT : PROM_FORMAT_OPENMETRICS;
-    struct prom_buf b, z;
+    struct text_buf b, z;
     struct prom_writer w;
-    prom_buf_init(&b, 1 << 20);
-    prom_buf_init(&z, 1 << 20);
+    text_buf_init(&b, 1 << 20);
+    text_buf_init(&z, 1 << 20);
     prom_writer_init(&w, &b, f);
     render(&w);
     int err = prom_finish(&w);
-    const struct prom_buf *out = &b;
+    const struct text_buf *out = &b;
     if (err == 0 && argc > 2 && strcmp(argv[2], "gzip") == 0) {
         err = prom_gzip(&b, &z);
         out = &z;
@@ -91,8 +91,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "prom_sample: rendering failed: %s\n", strerror(-err));
         return 1;
     }
-    fwrite(prom_buf_data(out), 1, prom_buf_len(out), stdout);
-    prom_buf_cleanup(&b);
-    prom_buf_cleanup(&z);
+    fwrite(text_buf_data(out), 1, text_buf_len(out), stdout);
+    text_buf_cleanup(&b);
+    text_buf_cleanup(&z);
     return fflush(stdout) == 0 ? 0 : 1;
 }

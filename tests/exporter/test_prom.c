@@ -1,9 +1,9 @@
 /*
- * exporter/prom.h: exact text of small expositions in both formats, escaping, numbers,
+ * exporter/prom/prom.h: exact text of small expositions in both formats, escaping, numbers,
  * buffer limits, content negotiation as Prometheus really asks, gzip, and a structural check
  * of OpenMetrics output (promtool only parses the text format).
  */
-#include "exporter/prom.h"
+#include "exporter/prom/prom.h"
 #include "test.h"
 
 #include <errno.h>
@@ -15,50 +15,50 @@
 
 static void test_buf(void)
 {
-    struct prom_buf b;
-    prom_buf_init(&b, 10);
-    CHECK_STR_EQ(prom_buf_data(&b), "");
-    CHECK_EQ(prom_buf_len(&b), 0);
-    CHECK_EQ(prom_buf_append_str(&b, "12345"), 0);
-    CHECK_EQ(prom_buf_printf(&b, "%d%s", 67, "89"), 0);
-    CHECK_STR_EQ(prom_buf_data(&b), "123456789");
-    CHECK_EQ(prom_buf_append(&b, "0", 1), 0); /* exactly at the limit */
-    CHECK_EQ(prom_buf_len(&b), 10);
-    CHECK_EQ(prom_buf_append(&b, "", 0), 0);
-    CHECK_EQ(prom_buf_append(&b, "x", 1), -E2BIG); /* one past: fails, drops everything */
-    CHECK_EQ(prom_buf_len(&b), 0);
-    CHECK_STR_EQ(prom_buf_data(&b), "");
-    CHECK_EQ(prom_buf_append(&b, "y", 1), -E2BIG); /* sticky */
-    CHECK_EQ(prom_buf_printf(&b, "z"), -E2BIG);
-    CHECK_EQ(prom_buf_error(&b), -E2BIG);
-    CHECK_EQ(prom_buf_len(&b), 0);
-    prom_buf_reset(&b);
-    CHECK_EQ(prom_buf_error(&b), 0);
-    CHECK_EQ(prom_buf_printf(&b, "%s", "abcdefghijk"), -E2BIG); /* 11 bytes: no truncation */
-    CHECK_STR_EQ(prom_buf_data(&b), "");
-    prom_buf_reset(&b);
-    CHECK_EQ(prom_buf_printf(&b, "%s", "abcdefghij"), 0);
-    CHECK_STR_EQ(prom_buf_data(&b), "abcdefghij");
-    prom_buf_cleanup(&b);
-    prom_buf_cleanup(NULL);
+    struct text_buf b;
+    text_buf_init(&b, 10);
+    CHECK_STR_EQ(text_buf_data(&b), "");
+    CHECK_EQ(text_buf_len(&b), 0);
+    CHECK_EQ(text_buf_append_str(&b, "12345"), 0);
+    CHECK_EQ(text_buf_printf(&b, "%d%s", 67, "89"), 0);
+    CHECK_STR_EQ(text_buf_data(&b), "123456789");
+    CHECK_EQ(text_buf_append(&b, "0", 1), 0); /* exactly at the limit */
+    CHECK_EQ(text_buf_len(&b), 10);
+    CHECK_EQ(text_buf_append(&b, "", 0), 0);
+    CHECK_EQ(text_buf_append(&b, "x", 1), -E2BIG); /* one past: fails, drops everything */
+    CHECK_EQ(text_buf_len(&b), 0);
+    CHECK_STR_EQ(text_buf_data(&b), "");
+    CHECK_EQ(text_buf_append(&b, "y", 1), -E2BIG); /* sticky */
+    CHECK_EQ(text_buf_printf(&b, "z"), -E2BIG);
+    CHECK_EQ(text_buf_error(&b), -E2BIG);
+    CHECK_EQ(text_buf_len(&b), 0);
+    text_buf_reset(&b);
+    CHECK_EQ(text_buf_error(&b), 0);
+    CHECK_EQ(text_buf_printf(&b, "%s", "abcdefghijk"), -E2BIG); /* 11 bytes: no truncation */
+    CHECK_STR_EQ(text_buf_data(&b), "");
+    text_buf_reset(&b);
+    CHECK_EQ(text_buf_printf(&b, "%s", "abcdefghij"), 0);
+    CHECK_STR_EQ(text_buf_data(&b), "abcdefghij");
+    text_buf_cleanup(&b);
+    text_buf_cleanup(NULL);
 
     /* Growth across many reallocations, printf retrying after a grow. */
-    prom_buf_init(&b, 1 << 20);
+    text_buf_init(&b, 1 << 20);
     char expect[64];
     for (int i = 0; i < 10000; i++)
-        prom_buf_printf(&b, "line %05d %s\n", i, "0123456789012345678901234567890123456789");
-    CHECK_EQ(prom_buf_error(&b), 0);
-    CHECK_EQ(prom_buf_len(&b), 10000 * 52);
+        text_buf_printf(&b, "line %05d %s\n", i, "0123456789012345678901234567890123456789");
+    CHECK_EQ(text_buf_error(&b), 0);
+    CHECK_EQ(text_buf_len(&b), 10000 * 52);
     snprintf(expect, sizeof expect, "line %05d ", 9999);
-    CHECK(memcmp(prom_buf_data(&b) + 9999 * 52, expect, strlen(expect)) == 0);
-    CHECK_EQ(strlen(prom_buf_data(&b)), prom_buf_len(&b));
-    prom_buf_cleanup(&b);
+    CHECK(memcmp(text_buf_data(&b) + 9999 * 52, expect, strlen(expect)) == 0);
+    CHECK_EQ(strlen(text_buf_data(&b)), text_buf_len(&b));
+    text_buf_cleanup(&b);
 
     /* A zero limit refuses everything but nothing. */
-    prom_buf_init(&b, 0);
-    CHECK_EQ(prom_buf_append(&b, "", 0), 0);
-    CHECK_EQ(prom_buf_append_str(&b, "a"), -E2BIG);
-    prom_buf_cleanup(&b);
+    text_buf_init(&b, 0);
+    CHECK_EQ(text_buf_append(&b, "", 0), 0);
+    CHECK_EQ(text_buf_append_str(&b, "a"), -E2BIG);
+    text_buf_cleanup(&b);
 }
 
 static void check_value(double v, const char *want)
@@ -185,18 +185,18 @@ static void test_numbers(void)
 static void expect_render(enum prom_format f, void (*fn)(struct prom_writer *), const char *want,
                           int line)
 {
-    struct prom_buf b;
+    struct text_buf b;
     struct prom_writer w;
-    prom_buf_init(&b, 1 << 16);
+    text_buf_init(&b, 1 << 16);
     prom_writer_init(&w, &b, f);
     fn(&w);
     int err = prom_finish(&w);
     if (err != 0)
         TEST_FAIL_AT("line %d: prom_finish = %d", line, err);
-    if (strcmp(prom_buf_data(&b), want) != 0)
+    if (strcmp(text_buf_data(&b), want) != 0)
         TEST_FAIL_AT("line %d: format %d rendered\n%s---- want\n%s----", line, (int)f,
-                     prom_buf_data(&b), want);
-    prom_buf_cleanup(&b);
+                     text_buf_data(&b), want);
+    text_buf_cleanup(&b);
 }
 
 static void render_gauge(struct prom_writer *w)
@@ -238,10 +238,10 @@ static void render_histogram(struct prom_writer *w)
     {
         char text[N(bounds)][PROM_NUMBER_MAX];
         const char *le[N(bounds)];
-        struct prom_buf b1, b2;
+        struct text_buf b1, b2;
         struct prom_writer w1, w2;
-        prom_buf_init(&b1, 1 << 16);
-        prom_buf_init(&b2, 1 << 16);
+        text_buf_init(&b1, 1 << 16);
+        text_buf_init(&b2, 1 << 16);
         prom_writer_init(&w1, &b1, w->format);
         prom_writer_init(&w2, &b2, w->format);
         for (size_t i = 0; i < N(bounds); i++) {
@@ -251,9 +251,9 @@ static void render_histogram(struct prom_writer *w)
         const struct prom_buckets hl = {bounds, counts, N(bounds), 12, 7.25, le};
         prom_histogram(&w1, "icmp_rtt_seconds", l, 1, NULL, 0, &h);
         prom_histogram(&w2, "icmp_rtt_seconds", l, 1, NULL, 0, &hl);
-        CHECK_STR_EQ(prom_buf_data(&b1), prom_buf_data(&b2));
-        prom_buf_cleanup(&b1);
-        prom_buf_cleanup(&b2);
+        CHECK_STR_EQ(text_buf_data(&b1), text_buf_data(&b2));
+        text_buf_cleanup(&b1);
+        text_buf_cleanup(&b2);
     }
     const struct prom_buckets empty = {NULL, NULL, 0, 0, 0, NULL};
     prom_histogram(w, "icmp_rtt_seconds", NULL, 0, NULL, 0, &empty);
@@ -404,14 +404,14 @@ static void test_invalid(void)
                               unsorted = {down, c2, 2, 5, 0, NULL},
                               nan_b = {nan_bound, c1, 1, 0, 0, NULL};
     const struct prom_label bad_label[] = {{"0x", "v"}}, null_value[] = {{"a", NULL}};
-    struct prom_buf b;
+    struct text_buf b;
     struct prom_writer w;
-    prom_buf_init(&b, 4096);
+    text_buf_init(&b, 4096);
     prom_writer_init(&w, &b, PROM_FORMAT_OPENMETRICS);
     for (int i = 0; i < 12; i++) {
         int err = -1;
-        prom_buf_reset(&b);
-        prom_buf_append_str(&b, "x 1\n");
+        text_buf_reset(&b);
+        text_buf_append_str(&b, "x 1\n");
         switch (i) {
         case 0:
             err = prom_family(&w, "requests", PROM_TYPE_COUNTER, NULL, NULL); /* no _total */
@@ -452,12 +452,12 @@ static void test_invalid(void)
         }
         if (err != -EINVAL)
             TEST_FAIL_AT("invalid case %d: %d, want -EINVAL", i, err);
-        CHECK_EQ(prom_buf_len(&b), 0);
+        CHECK_EQ(text_buf_len(&b), 0);
         CHECK_EQ(prom_finish(&w), -EINVAL);
         CHECK_EQ(prom_sample(&w, "ok", NULL, 0, 1), -EINVAL);
     }
     /* Valid corner cases. */
-    prom_buf_reset(&b);
+    text_buf_reset(&b);
     CHECK_EQ(prom_family(&w, "a:b_seconds_total", PROM_TYPE_COUNTER, NULL, "seconds"), 0);
     CHECK_EQ(prom_family(&w, "_x", PROM_TYPE_GAUGE, NULL, NULL), 0);
     CHECK(prom_valid_label_name("__name__"));
@@ -465,29 +465,29 @@ static void test_invalid(void)
     CHECK(prom_valid_metric_name("a:b"));
     CHECK(!prom_valid_metric_name("1a"));
     CHECK(!prom_valid_metric_name(NULL));
-    prom_buf_cleanup(&b);
+    text_buf_cleanup(&b);
 }
 
 /* A full rendering into a small buffer fails as a whole, and never half-written. */
 static void test_limit(void)
 {
     for (size_t max = 0; max < 400; max += 7) {
-        struct prom_buf b;
+        struct text_buf b;
         struct prom_writer w;
-        prom_buf_init(&b, max);
+        text_buf_init(&b, max);
         prom_writer_init(&w, &b, PROM_FORMAT_OPENMETRICS);
         render_histogram(&w);
         int err = prom_finish(&w);
         if (err == 0) {
-            CHECK_LE(prom_buf_len(&b), max);
-            CHECK(prom_buf_len(&b) >= 6 &&
-                  strcmp(prom_buf_data(&b) + prom_buf_len(&b) - 6, "# EOF\n") == 0);
+            CHECK_LE(text_buf_len(&b), max);
+            CHECK(text_buf_len(&b) >= 6 &&
+                  strcmp(text_buf_data(&b) + text_buf_len(&b) - 6, "# EOF\n") == 0);
         } else {
             CHECK_EQ(err, -E2BIG);
-            CHECK_EQ(prom_buf_len(&b), 0);
-            CHECK_STR_EQ(prom_buf_data(&b), "");
+            CHECK_EQ(text_buf_len(&b), 0);
+            CHECK_STR_EQ(text_buf_data(&b), "");
         }
-        prom_buf_cleanup(&b);
+        text_buf_cleanup(&b);
     }
 }
 
@@ -617,10 +617,10 @@ static long gunzip(const char *in, size_t in_len, char *out, size_t out_size)
 
 static void test_gzip(void)
 {
-    struct prom_buf in, out;
+    struct text_buf in, out;
     struct prom_writer w;
-    prom_buf_init(&in, 8 << 20);
-    prom_buf_init(&out, 8 << 20);
+    text_buf_init(&in, 8 << 20);
+    text_buf_init(&out, 8 << 20);
     prom_writer_init(&w, &in, PROM_FORMAT_TEXT);
     prom_family(&w, "icmp_probe_rtt_seconds", PROM_TYPE_GAUGE, "RTT.", "seconds");
     uint64_t seed = 42;
@@ -632,66 +632,66 @@ static void test_gzip(void)
     }
     REQUIRE(prom_finish(&w) == 0);
     CHECK_EQ(prom_gzip(&in, &out), 0);
-    CHECK_GT(prom_buf_len(&out), 18);
-    CHECK_LT(prom_buf_len(&out), prom_buf_len(&in) / 3);
-    fprintf(stderr, "gzip: %zu -> %zu bytes\n", prom_buf_len(&in), prom_buf_len(&out));
-    char *back = malloc(prom_buf_len(&in) + 1);
+    CHECK_GT(text_buf_len(&out), 18);
+    CHECK_LT(text_buf_len(&out), text_buf_len(&in) / 3);
+    fprintf(stderr, "gzip: %zu -> %zu bytes\n", text_buf_len(&in), text_buf_len(&out));
+    char *back = malloc(text_buf_len(&in) + 1);
     REQUIRE(back != NULL);
-    long n = gunzip(prom_buf_data(&out), prom_buf_len(&out), back, prom_buf_len(&in) + 1);
-    CHECK_EQ(n, (long)prom_buf_len(&in));
-    CHECK(n >= 0 && memcmp(back, prom_buf_data(&in), (size_t)n) == 0);
+    long n = gunzip(text_buf_data(&out), text_buf_len(&out), back, text_buf_len(&in) + 1);
+    CHECK_EQ(n, (long)text_buf_len(&in));
+    CHECK(n >= 0 && memcmp(back, text_buf_data(&in), (size_t)n) == 0);
 
     /* Empty input: a valid empty gzip stream. */
-    struct prom_buf empty;
-    prom_buf_init(&empty, 16);
-    prom_buf_reset(&out);
+    struct text_buf empty;
+    text_buf_init(&empty, 16);
+    text_buf_reset(&out);
     CHECK_EQ(prom_gzip(&empty, &out), 0);
-    CHECK_EQ(gunzip(prom_buf_data(&out), prom_buf_len(&out), back, 16), 0);
+    CHECK_EQ(gunzip(text_buf_data(&out), text_buf_len(&out), back, 16), 0);
 
     /* Appends after existing content; the limit applies to the whole. */
-    prom_buf_reset(&out);
-    prom_buf_append_str(&out, "HEAD");
-    prom_buf_append_str(&empty, "hello");
+    text_buf_reset(&out);
+    text_buf_append_str(&out, "HEAD");
+    text_buf_append_str(&empty, "hello");
     CHECK_EQ(prom_gzip(&empty, &out), 0);
-    CHECK(memcmp(prom_buf_data(&out), "HEAD", 4) == 0);
-    CHECK_EQ(gunzip(prom_buf_data(&out) + 4, prom_buf_len(&out) - 4, back, 16), 5);
+    CHECK(memcmp(text_buf_data(&out), "HEAD", 4) == 0);
+    CHECK_EQ(gunzip(text_buf_data(&out) + 4, text_buf_len(&out) - 4, back, 16), 5);
 
     /* Too small an output limit: -E2BIG, nothing kept; a failed input: -EINVAL. */
     for (size_t max = 0; max < 200; max += 13) {
-        struct prom_buf small;
-        prom_buf_init(&small, max);
+        struct text_buf small;
+        text_buf_init(&small, max);
         int err = prom_gzip(&in, &small);
         CHECK_EQ(err, -E2BIG);
-        CHECK_EQ(prom_buf_len(&small), 0);
-        prom_buf_cleanup(&small);
+        CHECK_EQ(text_buf_len(&small), 0);
+        text_buf_cleanup(&small);
     }
-    struct prom_buf tight;
-    prom_buf_init(&tight, prom_buf_len(&out));
-    prom_buf_append_str(&tight, "HEAD");
+    struct text_buf tight;
+    text_buf_init(&tight, text_buf_len(&out));
+    text_buf_append_str(&tight, "HEAD");
     CHECK_EQ(prom_gzip(&empty, &tight), 0); /* exactly fits */
-    prom_buf_cleanup(&tight);
-    prom_buf_append(&empty, "0123456789abcdef", 16); /* over its limit of 16 */
-    prom_buf_reset(&out);
+    text_buf_cleanup(&tight);
+    text_buf_append(&empty, "0123456789abcdef", 16); /* over its limit of 16 */
+    text_buf_reset(&out);
     CHECK_EQ(prom_gzip(&empty, &out), -EINVAL);
     CHECK_EQ(prom_gzip(&out, &out), -EINVAL);
 
     free(back);
-    prom_buf_cleanup(&empty);
-    prom_buf_cleanup(&in);
-    prom_buf_cleanup(&out);
+    text_buf_cleanup(&empty);
+    text_buf_cleanup(&in);
+    text_buf_cleanup(&out);
 }
 
 /* The incremental form: any split of the input, fed piece by piece with the output drained
  * between pieces (as the /metrics stream does), decodes to the input. */
 static void test_gzip_stream(void)
 {
-    struct prom_buf in, out, all;
+    struct text_buf in, out, all;
     struct prom_writer w;
     uint64_t seed = 7;
 
-    prom_buf_init(&in, 8 << 20);
-    prom_buf_init(&out, 8 << 20);
-    prom_buf_init(&all, 8 << 20);
+    text_buf_init(&in, 8 << 20);
+    text_buf_init(&out, 8 << 20);
+    text_buf_init(&all, 8 << 20);
     prom_writer_init(&w, &in, PROM_FORMAT_TEXT);
     prom_family(&w, "icmp_target_success", PROM_TYPE_GAUGE, "Success.", NULL);
     for (int i = 0; i < 20000; i++) {
@@ -701,47 +701,47 @@ static void test_gzip_stream(void)
         prom_sample(&w, "icmp_target_success", l, 1, (double)(rng_next(&seed) % 2));
     }
     REQUIRE(prom_finish(&w) == 0);
-    char *back = malloc(prom_buf_len(&in) + 1);
+    char *back = malloc(text_buf_len(&in) + 1);
     REQUIRE(back != NULL);
     /* Piece sizes: 1 byte, odd, about a chunk, bigger than the input, and random. */
     const size_t pieces[] = {1, 997, 65536, 1 << 24, 0};
     for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
         struct prom_gzip *g;
         REQUIRE(prom_gzip_new(&g) == 0);
-        prom_buf_reset(&all);
-        size_t off = 0, len = prom_buf_len(&in);
+        text_buf_reset(&all);
+        size_t off = 0, len = text_buf_len(&in);
         int rc = 0;
         while (rc == 0 && off < len) {
             size_t n = pieces[k] != 0 ? pieces[k] : 1 + rng_next(&seed) % 100000;
             n = n < len - off ? n : len - off;
-            prom_buf_reset(&out);
-            rc = prom_gzip_write(g, prom_buf_data(&in) + off, n, false, &out);
-            prom_buf_append(&all, prom_buf_data(&out), prom_buf_len(&out));
+            text_buf_reset(&out);
+            rc = prom_gzip_write(g, text_buf_data(&in) + off, n, false, &out);
+            text_buf_append(&all, text_buf_data(&out), text_buf_len(&out));
             off += n;
         }
         CHECK_EQ(rc, 0);
-        prom_buf_reset(&out);
+        text_buf_reset(&out);
         CHECK_EQ(prom_gzip_write(g, NULL, 0, true, &out), 0); /* an empty last piece */
-        prom_buf_append(&all, prom_buf_data(&out), prom_buf_len(&out));
+        text_buf_append(&all, text_buf_data(&out), text_buf_len(&out));
         prom_gzip_free(g);
-        long n = gunzip(prom_buf_data(&all), prom_buf_len(&all), back, len + 1);
+        long n = gunzip(text_buf_data(&all), text_buf_len(&all), back, len + 1);
         CHECK_EQ(n, (long)len);
-        CHECK(n >= 0 && memcmp(back, prom_buf_data(&in), (size_t)n) == 0);
+        CHECK(n >= 0 && memcmp(back, text_buf_data(&in), (size_t)n) == 0);
     }
     /* A failed output buffer stays failed. */
     struct prom_gzip *g;
-    struct prom_buf tiny;
-    prom_buf_init(&tiny, 8);
+    struct text_buf tiny;
+    text_buf_init(&tiny, 8);
     REQUIRE(prom_gzip_new(&g) == 0);
-    CHECK_EQ(prom_gzip_write(g, prom_buf_data(&in), prom_buf_len(&in), true, &tiny), -E2BIG);
+    CHECK_EQ(prom_gzip_write(g, text_buf_data(&in), text_buf_len(&in), true, &tiny), -E2BIG);
     CHECK_EQ(prom_gzip_write(g, "x", 1, true, &tiny), -E2BIG);
     prom_gzip_free(g);
     prom_gzip_free(NULL);
-    prom_buf_cleanup(&tiny);
+    text_buf_cleanup(&tiny);
     free(back);
-    prom_buf_cleanup(&in);
-    prom_buf_cleanup(&out);
-    prom_buf_cleanup(&all);
+    text_buf_cleanup(&in);
+    text_buf_cleanup(&out);
+    text_buf_cleanup(&all);
 }
 
 /*
@@ -892,16 +892,16 @@ static void test_openmetrics_structure(void)
     void (*renders[])(struct prom_writer *) = {render_gauge,   render_counter,
                                                render_unit,    render_histogram,
                                                render_hostile, render_invalid_utf8};
-    struct prom_buf b;
+    struct text_buf b;
     struct prom_writer w;
-    prom_buf_init(&b, 1 << 16);
+    text_buf_init(&b, 1 << 16);
     prom_writer_init(&w, &b, PROM_FORMAT_OPENMETRICS);
     for (size_t i = 0; i < N(renders); i++)
         renders[i](&w);
     REQUIRE(prom_finish(&w) == 0);
-    int bad = om_check(prom_buf_data(&b));
+    int bad = om_check(text_buf_data(&b));
     if (bad != 0)
-        TEST_FAIL_AT("OpenMetrics check failed at test_prom.c:%d on\n%s", bad, prom_buf_data(&b));
+        TEST_FAIL_AT("OpenMetrics check failed at test_prom.c:%d on\n%s", bad, text_buf_data(&b));
     /* The checker itself catches what it claims to. */
     CHECK_NE(om_check("# TYPE a gauge\na 1\n"), 0);
     CHECK_NE(om_check("# TYPE a counter\na 1\n# EOF\n"), 0);
@@ -912,7 +912,7 @@ static void test_openmetrics_structure(void)
     CHECK_NE(om_check("# TYPE a gauge\na{x=\"\xFF\"} 1\n# EOF\n"), 0);
     CHECK_NE(om_check("# TYPE a gauge\n# UNIT a seconds\n# EOF\n"), 0);
     CHECK_EQ(om_check("# TYPE a_seconds gauge\n# UNIT a_seconds seconds\na_seconds 1\n# EOF\n"), 0);
-    prom_buf_cleanup(&b);
+    text_buf_cleanup(&b);
 }
 
 int main(void)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# exporter/prom.h's output read by real parsers. promtool (Debian package prometheus) parses
+# exporter/prom/'s output read by real parsers. promtool (Debian package prometheus) parses
 # and lints the text format only: it rejects OpenMetrics at its first '\"' in a HELP line, so
 # OpenMetrics goes through the strict OpenMetrics parser of the Python prometheus_client
 # (Debian package python3-prometheus-client), which also decodes both formats so the label

@@ -266,23 +266,23 @@ static bool must_refuse(const struct config *cfg, const struct probe_params *pp)
 static void check_probe(struct probe *p, const struct probe_params *pp,
                         const struct probe_settings *s)
 {
-    struct prom_buf out, want;
+    struct text_buf out, want;
     char err[64];
 
     FUZZ_ASSERT(strcmp(probe_module_name(p), s->module->name) == 0);
     FUZZ_ASSERT(probe_debug(p) == s->debug);
     FUZZ_ASSERT(!probe_success(p));
     FUZZ_ASSERT(probe_http_status(p, err, sizeof(err)) == 200);
-    prom_buf_init(&out, 1 << 20);
-    prom_buf_init(&want, 1 << 20);
-    prom_buf_printf(&want, "Probe of %s with module %s: %u echoes, %.3fs apart, timeout %.3fs\n",
+    text_buf_init(&out, 1 << 20);
+    text_buf_init(&want, 1 << 20);
+    text_buf_printf(&want, "Probe of %s with module %s: %u echoes, %.3fs apart, timeout %.3fs\n",
                     pp->target, s->module->name, s->count, (double)s->interval_ns / 1e9,
                     (double)s->timeout_ns / 1e9);
     FUZZ_ASSERT(probe_render_debug(p, &out) == 0);
-    FUZZ_ASSERT(prom_buf_len(&out) > prom_buf_len(&want));
-    FUZZ_ASSERT(memcmp(prom_buf_data(&out), prom_buf_data(&want), prom_buf_len(&want)) == 0);
-    prom_buf_cleanup(&out);
-    prom_buf_cleanup(&want);
+    FUZZ_ASSERT(text_buf_len(&out) > text_buf_len(&want));
+    FUZZ_ASSERT(memcmp(text_buf_data(&out), text_buf_data(&want), text_buf_len(&want)) == 0);
+    text_buf_cleanup(&out);
+    text_buf_cleanup(&want);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target over exporter/prom.h: metric families, samples and histograms built from
+ * libFuzzer target over exporter/prom/prom.h: metric families, samples and histograms built from
  * the input are rendered in both formats (text 0.0.4 and OpenMetrics 1.0.0), and each
  * exposition is parsed back by a small checker written here from the two formats' rules,
  * which must find exactly what was written: the same names, types, units and help (unescaped),
@@ -21,7 +21,7 @@
  * byte and bytes), then its samples: a label count byte, labels (name and value strings), and
  * a value (8 bytes, any double) or, for a histogram, bounds, per-bucket counts and a sum.
  */
-#include "exporter/prom.h"
+#include "exporter/prom/prom.h"
 #include "fuzz.h"
 
 #include <errno.h>
@@ -655,7 +655,7 @@ static void check_exposition(const struct model *m, const char *text, size_t len
 
 /* Writes the model; returns what prom_finish says, checking that each call's result is the
  * expected one (the first error sticks). *valid: whether every call was valid. */
-static int render(const struct model *m, struct prom_buf *buf, enum prom_format fmt, bool *valid)
+static int render(const struct model *m, struct text_buf *buf, enum prom_format fmt, bool *valid)
 {
     struct prom_writer w;
     int err = 0;
@@ -701,34 +701,34 @@ static int render(const struct model *m, struct prom_buf *buf, enum prom_format 
     }
     int rc = prom_finish(&w);
     FUZZ_ASSERT(err == 0 || rc == err);
-    FUZZ_ASSERT(rc == prom_buf_error(buf));
+    FUZZ_ASSERT(rc == text_buf_error(buf));
     FUZZ_ASSERT(rc == 0 || rc == -EINVAL || rc == -E2BIG);
     /* Nothing half-written survives an error. */
-    FUZZ_ASSERT(rc == 0 || (prom_buf_len(buf) == 0 && prom_buf_data(buf)[0] == '\0'));
+    FUZZ_ASSERT(rc == 0 || (text_buf_len(buf) == 0 && text_buf_data(buf)[0] == '\0'));
     return rc;
 }
 
 /* gzip of the text inflates back to it. */
-static void check_gzip(const struct prom_buf *text)
+static void check_gzip(const struct text_buf *text)
 {
-    struct prom_buf gz;
+    struct text_buf gz;
     z_stream zs;
-    size_t len = prom_buf_len(text);
+    size_t len = text_buf_len(text);
     unsigned char *back = malloc(len + 1);
 
     FUZZ_ASSERT(back != NULL);
-    prom_buf_init(&gz, 1 << 22);
+    text_buf_init(&gz, 1 << 22);
     FUZZ_ASSERT(prom_gzip(text, &gz) == 0);
     memset(&zs, 0, sizeof(zs));
     FUZZ_ASSERT(inflateInit2(&zs, 15 + 16) == Z_OK);
-    zs.next_in = (Bytef *)(uintptr_t)prom_buf_data(&gz);
-    zs.avail_in = (uInt)prom_buf_len(&gz);
+    zs.next_in = (Bytef *)(uintptr_t)text_buf_data(&gz);
+    zs.avail_in = (uInt)text_buf_len(&gz);
     zs.next_out = back;
     zs.avail_out = (uInt)len + 1;
     FUZZ_ASSERT(inflate(&zs, Z_FINISH) == Z_STREAM_END);
-    FUZZ_ASSERT(zs.total_out == len && memcmp(back, prom_buf_data(text), len) == 0);
+    FUZZ_ASSERT(zs.total_out == len && memcmp(back, text_buf_data(text), len) == 0);
     inflateEnd(&zs);
-    prom_buf_cleanup(&gz);
+    text_buf_cleanup(&gz);
     free(back);
 }
 
@@ -791,7 +791,7 @@ static bool scrape_consistent(const struct model *m, bool om)
     return true;
 }
 
-static void dump(const char *ext, const struct prom_buf *b)
+static void dump(const char *ext, const struct text_buf *b)
 {
     char path[4096];
     FILE *f;
@@ -799,7 +799,7 @@ static void dump(const char *ext, const struct prom_buf *b)
     snprintf(path, sizeof(path), "%s/%04lu.%s", dump_dir, dump_seq, ext);
     f = fopen(path, "wb");
     FUZZ_ASSERT(f != NULL);
-    FUZZ_ASSERT(fwrite(prom_buf_data(b), 1, prom_buf_len(b), f) == prom_buf_len(b));
+    FUZZ_ASSERT(fwrite(text_buf_data(b), 1, text_buf_len(b), f) == text_buf_len(b));
     FUZZ_ASSERT(fclose(f) == 0);
 }
 
@@ -807,36 +807,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct model m; /* large: off the stack */
     struct reader r = {data, size};
-    struct prom_buf text, om, small;
+    struct text_buf text, om, small;
     bool valid, valid_om, valid_small;
     int rc, rc_om;
 
     read_model(&r, &m);
-    prom_buf_init(&text, 1 << 22);
-    prom_buf_init(&om, 1 << 22);
+    text_buf_init(&text, 1 << 22);
+    text_buf_init(&om, 1 << 22);
     rc = render(&m, &text, PROM_FORMAT_TEXT, &valid);
     rc_om = render(&m, &om, PROM_FORMAT_OPENMETRICS, &valid_om);
     FUZZ_ASSERT(valid == valid_om);
     FUZZ_ASSERT(valid ? rc == 0 && rc_om == 0 : rc == -EINVAL && rc_om == -EINVAL);
     if (valid) {
-        check_exposition(&m, prom_buf_data(&text), prom_buf_len(&text), false);
-        check_exposition(&m, prom_buf_data(&om), prom_buf_len(&om), true);
+        check_exposition(&m, text_buf_data(&text), text_buf_len(&text), false);
+        check_exposition(&m, text_buf_data(&om), text_buf_len(&om), true);
         if (m.gzip)
             check_gzip(&text);
     }
     if (m.limit != 0) {
         /* Under a size limit: the same text when it fits, else -E2BIG and nothing. */
-        prom_buf_init(&small, m.limit);
+        text_buf_init(&small, m.limit);
         int rc_small = render(&m, &small, PROM_FORMAT_TEXT, &valid_small);
-        if (valid && prom_buf_len(&text) <= m.limit)
-            FUZZ_ASSERT(rc_small == 0 && prom_buf_len(&small) == prom_buf_len(&text) &&
-                        memcmp(prom_buf_data(&small), prom_buf_data(&text), prom_buf_len(&text)) ==
+        if (valid && text_buf_len(&text) <= m.limit)
+            FUZZ_ASSERT(rc_small == 0 && text_buf_len(&small) == text_buf_len(&text) &&
+                        memcmp(text_buf_data(&small), text_buf_data(&text), text_buf_len(&text)) ==
                             0);
         else if (valid)
             FUZZ_ASSERT(rc_small == -E2BIG);
         else
             FUZZ_ASSERT(rc_small == -EINVAL || rc_small == -E2BIG);
-        prom_buf_cleanup(&small);
+        text_buf_cleanup(&small);
     }
     if (dump_dir != NULL && valid) {
         if (scrape_consistent(&m, false))
@@ -845,7 +845,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             dump("om", &om);
         dump_seq++;
     }
-    prom_buf_cleanup(&text);
-    prom_buf_cleanup(&om);
+    text_buf_cleanup(&text);
+    text_buf_cleanup(&om);
     return 0;
 }

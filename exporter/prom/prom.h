@@ -1,64 +1,20 @@
 /*
- * Prometheus text (0.0.4) and OpenMetrics (1.0.0) rendering: a bounded growable text buffer,
- * a writer for metric families and samples, content negotiation and gzip. Pure functions:
- * no sockets, no HTTP, no globals; every function is thread-safe on distinct objects.
+ * Prometheus text (0.0.4) and OpenMetrics (1.0.0) rendering into a text_buf: a writer for
+ * metric families and samples (writer.c), number formatting (number.c), content negotiation
+ * (negotiate.c) and gzip (gzip.c). Pure functions: no sockets, no HTTP, no globals; every
+ * function is thread-safe on distinct objects.
  *
- * Error model: a prom_buf remembers its first error (-ENOMEM, -E2BIG, -EINVAL). After one,
- * every further append and every writer call fails with the same error and the buffer is
- * emptied, so a caller that forgets a check still never serves truncated text. Callers may
- * write a whole exposition unchecked and check prom_finish() (or prom_buf_error()) once.
+ * Errors are the text_buf's sticky error: every writer call fails with the buffer's first
+ * error, so a caller may write a whole exposition unchecked and check prom_finish() once.
  */
 #ifndef ICMPX_PROM_H
 #define ICMPX_PROM_H
 
-#include <stdarg.h>
+#include "exporter/prom/text_buf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* A growable byte buffer with a hard size limit (curl's dynbuf). Plain struct: init it,
- * use it, clean it up. Fields are private; use the accessors. */
-struct prom_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-    size_t max;
-    int err;
-};
-
-/* Empty buffer that may grow to max_bytes bytes of content (a NUL is kept past the end).
- * Allocates nothing until the first append. */
-void prom_buf_init(struct prom_buf *b, size_t max_bytes);
-/* Frees the memory; the buffer is then as after prom_buf_init(b, same max). NULL is fine. */
-void prom_buf_cleanup(struct prom_buf *b);
-/*
- * Hands the content over: returns the malloc'd, NUL-terminated bytes (the caller frees
- * them) and sets *len, leaving the buffer empty. NULL when the buffer failed or is empty.
- */
-char *prom_buf_release(struct prom_buf *b, size_t *len);
-
-/* Makes room for extra more bytes at once (one allocation instead of doublings). Returns 0
- * or the sticky error. */
-int prom_buf_reserve(struct prom_buf *b, size_t extra);
-
-/* Empties the buffer and clears its sticky error, keeping the allocation for reuse. */
-void prom_buf_reset(struct prom_buf *b);
-
-/* Append n bytes / a C string / printf-style text. Return 0, or the sticky error: -E2BIG
- * when the content would exceed max_bytes, -ENOMEM, -EINVAL for a formatting error. On any
- * failure nothing partial is kept: the buffer is emptied and stays failed until reset. */
-int prom_buf_append(struct prom_buf *b, const void *p, size_t n);
-int prom_buf_append_str(struct prom_buf *b, const char *s);
-int prom_buf_printf(struct prom_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int prom_buf_vprintf(struct prom_buf *b, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-
-/* Content, always NUL-terminated ("" when empty or failed); the pointer is owned by the
- * buffer and valid until the next append, reset or cleanup. */
-const char *prom_buf_data(const struct prom_buf *b);
-size_t prom_buf_len(const struct prom_buf *b);
-/* 0, or the first error the buffer met. */
-int prom_buf_error(const struct prom_buf *b);
 
 enum prom_format {
     PROM_FORMAT_TEXT,        /* text/plain; version=0.0.4 */
@@ -83,13 +39,13 @@ struct prom_label {
     const char *value;
 };
 
-/* Renders into a caller's prom_buf; holds no memory of its own (no cleanup). */
+/* Renders into a caller's text_buf; holds no memory of its own (no cleanup). */
 struct prom_writer {
-    struct prom_buf *buf;
+    struct text_buf *buf;
     enum prom_format format;
 };
 
-void prom_writer_init(struct prom_writer *w, struct prom_buf *buf, enum prom_format format);
+void prom_writer_init(struct prom_writer *w, struct text_buf *buf, enum prom_format format);
 
 /*
  * Starts a metric family: "# HELP" then "# TYPE" in text; "# TYPE", "# UNIT", "# HELP" in
@@ -173,7 +129,7 @@ bool prom_accepts_gzip(const char *accept_encoding);
 /* Appends the gzip (RFC 1952, zlib level 1) compression of in's content to out, a different
  * buffer whose limit applies. Returns 0 or out's sticky error, which this sets to -E2BIG,
  * -ENOMEM, -EIO (zlib) or -EINVAL (in has failed, or in == out). */
-int prom_gzip(const struct prom_buf *in, struct prom_buf *out);
+int prom_gzip(const struct text_buf *in, struct text_buf *out);
 
 /*
  * The same compression in steps, for a body rendered and sent piece by piece: feed each
@@ -184,7 +140,7 @@ int prom_gzip(const struct prom_buf *in, struct prom_buf *out);
 struct prom_gzip;
 int prom_gzip_new(struct prom_gzip **out);
 int prom_gzip_write(struct prom_gzip *g, const void *p, size_t n, bool finish,
-                    struct prom_buf *out);
+                    struct text_buf *out);
 void prom_gzip_free(struct prom_gzip *g);
 
 #endif
