@@ -14,7 +14,7 @@
  * the password and the user's hash (so a changed hash in a reloaded configuration misses).
  * Comparisons of names and digests run in constant time.
  */
-#include "auth.h"
+#include "exporter/auth.h"
 
 #include <crypt.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * Structured logging: one line per event, built in a stack buffer (long values are cut
  * with "...", a log line is not worth an allocation failure) and written in one call.
  */
-#include "log.h"
+#include "exporter/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -30,9 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "exporter.h"
-#include "server.h"
+#include "exporter/exporter.h"
+#include "exporter/server.h"
 
 #define MAX_LISTEN 16
 
@@ -250,8 +249,9 @@ static void raise_fd_limit(void)
 
 static int serve(struct options *o, struct config *cfg)
 {
-    struct exporter x = {.log = o->log, .config_path = o->config_file};
-    struct icmp_engine_options eo = {.min_send_gap_ns = ICMP_DEFAULT_SEND_GAP_NS};
+    struct exporter x;
+    struct exporter_options xo = {
+        .log = o->log, .config_path = o->config_file, .timeout_offset_ns = o->timeout_offset_ns};
     struct server *server = NULL;
     const struct config_web *web = config_web(cfg);
     const char *const *listen = o->listen;
@@ -259,13 +259,6 @@ static int serve(struct options *o, struct config *cfg)
     char err[512];
     sigset_t set;
     int rc, status = 1;
-    struct timespec now;
-
-    clock_gettime(CLOCK_REALTIME, &now);
-    x.start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-    x.timeout_offset_ns = o->timeout_offset_ns;
-    pthread_mutex_init(&x.lock, NULL);
-    pthread_rwlock_init(&x.run_lock, NULL);
 
     /* Every thread created from here on inherits the blocked signals. */
     sigemptyset(&set);
@@ -275,26 +268,16 @@ static int serve(struct options *o, struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    x.configs = config_slot_new(cfg);
-    if (x.configs == NULL) {
-        log_write(&x.log, LOG_LEVEL_ERROR, "out of memory", NULL);
-        goto out;
-    }
-    if ((web->tls_cert_file != NULL && (x.tls_cert_file = strdup(web->tls_cert_file)) == NULL) ||
-        (web->tls_key_file != NULL && (x.tls_key_file = strdup(web->tls_key_file)) == NULL)) {
-        log_write(&x.log, LOG_LEVEL_ERROR, "out of memory", NULL);
-        goto out;
-    }
     /* First what needs privileges (ICMP sockets, listening ports, the TLS key), then drop
      * them while this is the only thread, then start the threads. */
-    eo.start_later = true;
-    eo.min_send_gap_ns = send_gap(cfg);
     raise_fd_limit();
-    rc = icmp_engine_open(&x.engine, &eo);
+    rc = exporter_open(&x, &xo, cfg, err, sizeof(err));
     if (rc < 0) {
         log_write(&x.log, LOG_LEVEL_ERROR,
-                  rc == -EACCES ? privilege_help : "cannot open the ICMP engine", "err",
-                  strerror(-rc), NULL);
+                  rc == -EACCES   ? privilege_help
+                  : rc == -ENOMEM ? "out of memory"
+                                  : "cannot open the ICMP engine",
+                  "err", err, NULL);
         goto out;
     }
     log_socket_modes(&x);
@@ -317,10 +300,9 @@ static int serve(struct options *o, struct config *cfg)
                   "running as root (without capabilities); --user=NAME runs as NAME once the "
                   "sockets are open",
                   NULL);
-    if ((rc = icmp_engine_start(x.engine)) < 0 || (rc = resolver_open(&x.resolver, 2)) < 0 ||
-        (rc = auth_open(&x.auth)) < 0) {
-        log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the worker threads", "err", strerror(-rc),
-                  NULL);
+    rc = exporter_start(&x, err, sizeof(err));
+    if (rc < 0) {
+        log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the worker threads", "err", err, NULL);
         goto out;
     }
     rc = server_run(server, err, sizeof(err));
@@ -360,30 +342,10 @@ static int serve(struct options *o, struct config *cfg)
 
 out:
     server_quiesce(server);
-    pthread_rwlock_wrlock(&x.run_lock);
-    x.stopping = true;
-    pthread_rwlock_unlock(&x.run_lock);
-    resolver_close(x.resolver);
-    icmp_engine_close(x.engine);
-    x.engine = NULL;
-    auth_stop(x.auth); /* the checks queued run: their connections resume */
-    /* Every probe is over now: give their connections up to 2 s to get their answers. */
-    for (int i = 0; i < 200 && atomic_load(&x.open_requests) > 0; i++) {
-        struct timespec tick = {0, 10000000};
-        nanosleep(&tick, NULL);
-    }
+    exporter_stop(&x);
     server_abort_streams(server);
     server_stop(server);
-    auth_free(x.auth);
-    free((char *)x.tls_cert_file);
-    free((char *)x.tls_key_file);
-    pthread_mutex_lock(&x.lock);
-    target_table_unref(x.targets);
-    x.targets = NULL;
-    pthread_mutex_unlock(&x.lock);
-    config_slot_free(x.configs);
-    pthread_mutex_destroy(&x.lock);
-    pthread_rwlock_destroy(&x.run_lock);
+    exporter_close(&x);
     return status;
 }
 

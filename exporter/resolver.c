@@ -3,7 +3,10 @@
  * a queue; IP literals never reach the queue. A probe thus holds no thread while its
  * echoes are in flight, and a slow DNS server delays only the probes of names.
  */
-#include "exporter.h"
+#include "exporter/resolver.h"
+
+#include <pthread.h>
+#include <stdio.h>
 
 #include <errno.h>
 #include <netdb.h>

@@ -9,7 +9,7 @@
  * %XX decoded by its own MHD_http_unescape; a key without '=' has no value; keys match
  * case-insensitively, the first one wins), so the strings are those server.c looks up.
  *
- * Invariants: every request is accepted (0) or refused with 400 and a non-empty one-line
+ * Invariants: every request is accepted (0) or refused with -EINVAL and a non-empty one-line
  * reason (no control characters, valid UTF-8), the same from probe_new(); refusals are
  * never silent truncations (a tiny error buffer still gets a terminated string). What is
  * accepted lies within the configuration: a known module, 1 <= count <= max_echoes_per_probe,
@@ -18,10 +18,12 @@
  * from them renders (debug log and metrics) with exactly those settings.
  */
 #include "exporter/exporter.h"
+#include "exporter/probe.h"
 #include "fuzz.h"
 
 #include <microhttpd.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -199,7 +201,7 @@ static int64_t decimal(const char *s)
 
 static void check_refusal(int rc, const char *err)
 {
-    FUZZ_ASSERT(rc == 400);
+    FUZZ_ASSERT(rc == -EINVAL);
     FUZZ_ASSERT(err[0] != '\0');
     FUZZ_ASSERT(one_clean_line(err));
 }
@@ -272,7 +274,7 @@ static void check_probe(struct probe *p, const struct probe_params *pp,
     FUZZ_ASSERT(strcmp(probe_module_name(p), s->module->name) == 0);
     FUZZ_ASSERT(probe_debug(p) == s->debug);
     FUZZ_ASSERT(!probe_success(p));
-    FUZZ_ASSERT(probe_http_status(p, err, sizeof(err)) == 200);
+    FUZZ_ASSERT(probe_error(p, err, sizeof(err)) == 0);
     text_buf_init(&out, 1 << 20);
     text_buf_init(&want, 1 << 20);
     text_buf_printf(&want, "Probe of %s with module %s: %u echoes, %.3fs apart, timeout %.3fs\n",
@@ -327,7 +329,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(err, 'x', sizeof(err));
     rc = probe_check_params(cfg, offset, &pp, &s, err, sizeof(err));
-    FUZZ_ASSERT(rc == 0 || rc == 400);
+    FUZZ_ASSERT(rc == 0 || rc == -EINVAL);
     FUZZ_ASSERT(memchr(err, '\0', sizeof(err)) != NULL || rc == 0);
     if (rc != 0) {
         check_refusal(rc, err);
@@ -340,7 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_accepted(cfg, offset, &pp, &s);
     }
 
-    /* The same request through probe_new, as server.c makes it. */
+    /* The same request through probe_new, as scrape.c makes it. */
     rc2 = probe_new(&x, (struct config *)cfg, &pp, &p, err2, sizeof(err2));
     FUZZ_ASSERT(rc2 == rc);
     if (rc2 != 0) {
