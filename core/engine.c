@@ -690,9 +690,7 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
                        job->data);
     if (f->af == AF_INET && f->mode == ICMP_MODE_RAW) {
         /* The kernel checksums ICMPv6 and ping sockets; raw IPv4 is ours to do. */
-        uint16_t ck = icmp__checksum(p, len);
-        p[2] = (uint8_t)(ck >> 8);
-        p[3] = (uint8_t)ck;
+        icmp__checksum_put(p, len);
     }
 
     if (sendmsg(f->fd, &msg, 0) < 0) {
