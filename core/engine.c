@@ -27,6 +27,12 @@
  * before sendmsg() stands in; it reads 15-50 us high, the time sendmsg takes to reach the
  * device. The slot table, heaps and buffers are allocated up front or grow geometrically:
  * no allocation per echo.
+ *
+ * A wait that fails (anything but EINTR) is the end of the engine: EBADF, EINVAL and EFAULT
+ * say its epoll descriptor or memory is no longer what it was, and waiting again would fail
+ * at once, forever, in a loop that spins. So the failure is made sticky (icmp_engine_error),
+ * every job held completes with it as its error, the thread ends, and submits are refused
+ * with it: callers learn of it at once instead of waiting on probes that never end.
  */
 #include "core/icmp_internal.h"
 
@@ -119,7 +125,9 @@ struct icmp_engine {
     struct icmp_job **cancels;
     size_t n_cancels, cap_cancels;
     bool stopping;
-    bool waiting; /* the engine thread sleeps (or is about to) in epoll: wake it */
+    bool waiting;      /* the engine thread sleeps (or is about to) in epoll: wake it */
+    _Atomic int error; /* 0, or the -errno of the failed wait that stopped the engine; set
+                          once, under lock (submit checks it there), read anywhere */
 
     /* engine thread only */
     struct icmp_job **send_heap;
@@ -690,9 +698,7 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
                        job->data);
     if (f->af == AF_INET && f->mode == ICMP_MODE_RAW) {
         /* The kernel checksums ICMPv6 and ping sockets; raw IPv4 is ours to do. */
-        uint16_t ck = icmp__checksum(p, len);
-        p[2] = (uint8_t)(ck >> 8);
-        p[3] = (uint8_t)ck;
+        icmp__checksum_put(p, len);
     }
 
     if (sendmsg(f->fd, &msg, 0) < 0) {
@@ -1081,16 +1087,14 @@ static void take_job(struct icmp_engine *e, struct icmp_job *job)
 }
 
 /*
- * Cancels a job the engine thread holds: unsent echoes are abandoned, in-flight ones
- * settle as timed out. The job is completed once, at the end (its callback may free it).
+ * Stops a job the engine thread holds (sending or waiting): unsent echoes are abandoned,
+ * in-flight ones settle as timed out. The job is completed once, at the end (its callback
+ * may free it); the caller has set why (cancelled, or error).
  */
-static void cancel_job(struct icmp_engine *e, struct icmp_job *job)
+static void abandon_job(struct icmp_engine *e, struct icmp_job *job)
 {
     struct family *f = family_of(e, job->dst.family);
 
-    if (job->priv.state != JOB_SENDING && job->priv.state != JOB_WAITING)
-        return;
-    job->cancelled = true;
     stop_sending(e, job);
     for (uint32_t i = 0; f != NULL && f->slots != NULL && i < job->count; i++) {
         const struct icmp_echo_result *r = &job->results[i];
@@ -1103,6 +1107,14 @@ static void cancel_job(struct icmp_engine *e, struct icmp_job *job)
     }
     job->priv.outstanding = 0; /* nothing of it is in flight any more */
     maybe_complete(e, job);
+}
+
+static void cancel_job(struct icmp_engine *e, struct icmp_job *job)
+{
+    if (job->priv.state != JOB_SENDING && job->priv.state != JOB_WAITING)
+        return;
+    job->cancelled = true;
+    abandon_job(e, job);
 }
 
 static void take_requests(struct icmp_engine *e)
@@ -1130,6 +1142,23 @@ static void take_requests(struct icmp_engine *e)
 }
 
 /*
+ * The wait failed for good (see the model comment): records err, then completes every job
+ * with it, those queued included. From the moment err is set under the lock, submits are
+ * refused, so no job arrives after the queue is taken, not even from a callback.
+ */
+static void fail_engine(struct icmp_engine *e, int err)
+{
+    pthread_mutex_lock(&e->lock);
+    atomic_store(&e->error, err);
+    pthread_mutex_unlock(&e->lock);
+    take_requests(e);
+    while (e->active != NULL) {
+        e->active->error = err;
+        abandon_job(e, e->active);
+    }
+}
+
+/*
  * One round of the loop: take requests, settle what is due, send what is due, then wait
  * for the next event. `done` (the synchronous API) skips the wait once it is set.
  */
@@ -1140,7 +1169,7 @@ static void run_once(struct icmp_engine *e, const bool *done)
     struct timespec ts;
     uint64_t value;
     bool pending;
-    int n;
+    int n, err = 0;
 
     take_requests(e);
     for (int i = 0; i < 2; i++) {
@@ -1180,9 +1209,10 @@ static void run_once(struct icmp_engine *e, const bool *done)
     n = -1;
     if (!e->no_pwait2) {
         n = epoll_pwait2(e->epfd, ev, 4, next == INT64_MAX && !pending ? NULL : &ts, NULL);
+        err = n < 0 ? errno : 0;
         /* Kernels before 5.11, seccomp profiles that predate it, and Valgrind 3.19 lack
          * epoll_pwait2: fall back for good to millisecond waits (rounded up, never a spin). */
-        if (n < 0 && (errno == ENOSYS || errno == EPERM))
+        if (err == ENOSYS || err == EPERM)
             e->no_pwait2 = true;
     }
     if (e->no_pwait2) {
@@ -1190,10 +1220,15 @@ static void run_once(struct icmp_engine *e, const bool *done)
                  : t > (int64_t)INT32_MAX * 1000000 ? INT32_MAX
                                                     : (int)((t + 999999) / 1000000);
         n = epoll_wait(e->epfd, ev, 4, ms);
+        err = n < 0 ? errno : 0;
     }
     pthread_mutex_lock(&e->lock);
     e->waiting = false;
     pthread_mutex_unlock(&e->lock);
+    if (err != 0 && err != EINTR) {
+        fail_engine(e, -err);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         if (ev[i].data.u32 < 2) {
             drain(e, &e->fam[ev[i].data.u32]);
@@ -1213,7 +1248,7 @@ static void *engine_thread(void *arg)
     while (!stop) {
         run_once(e, NULL);
         pthread_mutex_lock(&e->lock);
-        stop = e->stopping;
+        stop = e->stopping || atomic_load(&e->error) != 0;
         pthread_mutex_unlock(&e->lock);
     }
     return NULL;
@@ -1221,7 +1256,8 @@ static void *engine_thread(void *arg)
 
 void icmp__engine_run_until(struct icmp_engine *e, const bool *done)
 {
-    while (!*done)
+    /* A failed engine has completed every job, this one's too: the check is a backstop. */
+    while (!*done && atomic_load(&e->error) == 0)
         run_once(e, done);
 }
 
@@ -1247,6 +1283,7 @@ int icmp_engine_open(struct icmp_engine **out, const struct icmp_engine_options 
     e->fam[1].af = AF_INET6;
     e->fam[0].fd = e->fam[1].fd = -1;
     atomic_init(&e->gap_ns, o->min_send_gap_ns);
+    atomic_init(&e->error, 0);
     if (pthread_mutex_init(&e->lock, NULL) != 0)
         goto fail;
     lock_ready = true;
@@ -1418,6 +1455,7 @@ static bool job_valid(const struct icmp_job *j)
 int icmp_engine_submit(struct icmp_engine *e, struct icmp_job *const *jobs, size_t n)
 {
     bool sleeping;
+    int failed;
 
     if (e == NULL || (jobs == NULL && n > 0))
         return -EINVAL;
@@ -1438,6 +1476,11 @@ int icmp_engine_submit(struct icmp_engine *e, struct icmp_job *const *jobs, size
         }
     }
     pthread_mutex_lock(&e->lock);
+    failed = atomic_load(&e->error);
+    if (failed != 0) {
+        pthread_mutex_unlock(&e->lock);
+        return failed; /* nothing would ever run them */
+    }
     for (size_t i = 0; i < n; i++) {
         if (e->incoming_tail != NULL)
             e->incoming_tail->priv.next = jobs[i];
@@ -1460,6 +1503,11 @@ void icmp_engine_cancel(struct icmp_engine *e, struct icmp_job *job)
     if (e == NULL || job == NULL)
         return;
     pthread_mutex_lock(&e->lock);
+    if (atomic_load(&e->error) != 0) {
+        /* The failure completed every job it had: nothing is left to cancel. */
+        pthread_mutex_unlock(&e->lock);
+        return;
+    }
     if (e->n_cancels == e->cap_cancels) {
         size_t cap = e->cap_cancels ? 2 * e->cap_cancels : 16;
         struct icmp_job **c = realloc(e->cancels, cap * sizeof(*c));
@@ -1477,6 +1525,11 @@ void icmp_engine_cancel(struct icmp_engine *e, struct icmp_job *job)
     pthread_mutex_unlock(&e->lock);
     if (sleeping)
         wake(e);
+}
+
+int icmp_engine_error(const struct icmp_engine *e)
+{
+    return e != NULL ? atomic_load(&e->error) : 0;
 }
 
 void icmp_engine_stats(const struct icmp_engine *e, struct icmp_engine_stats *s)

@@ -160,7 +160,9 @@ struct icmp_job {
     void *arg;
 
     /* outcome, valid in on_done */
-    int error;           /* 0, or -errno when the job could not run at all */
+    int error;           /* 0, or -errno when the job could not run at all, or when the
+                            engine failed while it ran (icmp_engine_error; the results and
+                            counts then hold what was settled before) */
     bool cancelled;      /* stopped by icmp_engine_cancel() */
     uint32_t sent;       /* echoes sent */
     uint32_t received;   /* echoes answered with an echo reply */
@@ -244,7 +246,8 @@ enum icmp_socket_mode icmp_engine_mode(const struct icmp_engine *engine, int fam
 
 /*
  * Submits n jobs. Thread-safe: any number of callers may submit concurrently. Validates
- * each job first: returns -EINVAL (nothing submitted) for a malformed one. A job whose
+ * each job first: returns -EINVAL (nothing submitted) for a malformed one. Once the engine
+ * has failed, returns its icmp_engine_error() (nothing submitted, no callback). A job whose
  * family has no socket completes with error -EAFNOSUPPORT through its callback.
  */
 int icmp_engine_submit(struct icmp_engine *engine, struct icmp_job *const *jobs, size_t n);
@@ -253,12 +256,23 @@ int icmp_engine_submit(struct icmp_engine *engine, struct icmp_job *const *jobs,
  * Asks the engine to stop a submitted job: unsent echoes are abandoned, in-flight ones
  * settled as timed out, and the callback runs with cancelled set (unless the job
  * completed first). Thread-safe; returns at once, the callback may run on the engine
- * thread before or after it returns.
+ * thread before or after it returns. Does nothing once the engine has failed.
  */
 void icmp_engine_cancel(struct icmp_engine *engine, struct icmp_job *job);
 
 /* Copies the engine's counters. Thread-safe. */
 void icmp_engine_stats(const struct icmp_engine *engine, struct icmp_engine_stats *stats);
+
+/*
+ * 0 while the engine works, else the -errno that stopped it for good: its wait for events
+ * (epoll_pwait2, or epoll_wait where that is missing) failed with something other than EINTR,
+ * e.g. -EBADF or -EINVAL when its epoll descriptor was closed or replaced behind its back.
+ * Waiting again would fail the same way, so rather than spin the engine settles every job it
+ * holds with this error (callbacks run, on the engine thread), its thread ends, and
+ * icmp_engine_submit() returns the error from then on; icmp_send_echo() returns it too.
+ * Only icmp_engine_close() is left to call. Thread-safe.
+ */
+int icmp_engine_error(const struct icmp_engine *engine);
 
 /* ---------------------------------------------------------------------------------------
  * The IcmpSendEcho contract.
@@ -308,7 +322,8 @@ void icmp_close(struct icmp_handle *handle);
  * number of records stored in reply_buffer (1 for an echo reply or an ICMP error), 0 when
  * none was (timed out, or the buffer is smaller than ICMP_REPLY_BUFFER_SIZE(size)): then
  * icmp_last_status() says why, and a first record holds that status when the buffer has
- * room for one. Returns -EINVAL for bad arguments, -errno for a system failure.
+ * room for one. Returns -EINVAL for bad arguments, -errno for a system failure (after a
+ * failed wait, the handle's engine is stopped: every later call returns that -errno).
  */
 int icmp_send_echo(struct icmp_handle *handle, const struct icmp_addr *dst, const void *data,
                    uint16_t size, const struct icmp_options *options, void *reply_buffer,

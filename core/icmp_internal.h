@@ -86,7 +86,17 @@ bool icmp__payload_check(const uint8_t *got, size_t got_len, size_t sent_len, ui
  */
 void icmp__engine_run_until(struct icmp_engine *engine, const bool *done);
 
-/* The Internet checksum (RFC 1071) of len bytes. */
+/*
+ * The Internet checksum (RFC 1071) of len bytes, as a number: 0x220d for RFC 1071's example,
+ * whose checksum goes on the wire as the bytes 22 0d (high byte first). Over a message that
+ * carries a valid checksum it is 0.
+ */
 uint16_t icmp__checksum(const void *data, size_t len);
+
+/*
+ * Writes the checksum of an ICMP message of len bytes (len >= 4) into its bytes 2-3, in
+ * network byte order, computed with those bytes zero: what raw IPv4 sends need.
+ */
+void icmp__checksum_put(uint8_t *msg, size_t len);
 
 #endif

@@ -331,3 +331,13 @@ uint16_t icmp__checksum(const void *data, size_t len)
         sum = (sum & 0xffff) + (sum >> 16);
     return (uint16_t)~sum;
 }
+
+void icmp__checksum_put(uint8_t *msg, size_t len)
+{
+    uint16_t ck;
+
+    msg[2] = msg[3] = 0;
+    ck = icmp__checksum(msg, len);
+    msg[2] = (uint8_t)(ck >> 8);
+    msg[3] = (uint8_t)ck;
+}
