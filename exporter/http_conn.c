@@ -12,7 +12,7 @@
  * order, but costs two system calls per connection, a tenth of a /probe's.)
  */
 #include "exporter/http_internal.h"
-#include "exporter/server.h"
+#include "exporter/http_server.h"
 
 #include <stdlib.h>
 #include <sys/socket.h>

@@ -6,7 +6,7 @@
  * at 1024 descriptors.)
  */
 #include "exporter/http_internal.h"
-#include "exporter/server.h"
+#include "exporter/http_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

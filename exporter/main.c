@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "exporter/exporter.h"
-#include "exporter/server.h"
+#include "exporter/http_server.h"
 
 #define MAX_LISTEN 16
 

@@ -1,6 +1,7 @@
-/* The HTTP server (server.c). */
-#ifndef EXPORTER_SERVER_H
-#define EXPORTER_SERVER_H
+/* The HTTP server as main.c drives it: listeners and daemons (http_listen.c), the request
+ * deadline sweep and the shutdown of streams (http_conn.c). */
+#ifndef EXPORTER_HTTP_SERVER_H
+#define EXPORTER_HTTP_SERVER_H
 
 #include <stddef.h>
 
