@@ -20,6 +20,7 @@
  * a misbehaving engine makes the benchmark fail instead of hang.
  */
 #include "core/icmp.h"
+#include "tests/lib/tool.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -68,43 +69,9 @@ static void usage(FILE *out)
           out);
 }
 
-/* Parses a decimal integer in [min, max] (strtoll, whole string). Returns 0 or -EINVAL. */
-static int parse_i64(const char *text, int64_t min, int64_t max, int64_t *out)
-{
-    char *end = NULL;
-    long long v;
-
-    errno = 0;
-    v = strtoll(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
-        return -EINVAL;
-    *out = (int64_t)v;
-    return 0;
-}
-
-static int64_t timespec_ns(const struct timespec *ts)
-{
-    return (int64_t)ts->tv_sec * NS_PER_S + (int64_t)ts->tv_nsec;
-}
-
 static int64_t timeval_ns(const struct timeval *tv)
 {
     return (int64_t)tv->tv_sec * NS_PER_S + (int64_t)tv->tv_usec * 1000;
-}
-
-static int64_t monotonic_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return timespec_ns(&ts);
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-    return (x > y) - (x < y);
 }
 
 /* Median of n values (sorts them in place); -1 when n is 0. */
@@ -112,7 +79,7 @@ static int64_t median_i64(int64_t *v, size_t n)
 {
     if (n == 0)
         return -1;
-    qsort(v, n, sizeof(*v), cmp_i64);
+    tool_sort_i64(v, n);
     if (n % 2 == 1)
         return v[n / 2];
     return v[n / 2 - 1] + (v[n / 2] - v[n / 2 - 1]) / 2;
@@ -153,7 +120,7 @@ static int waiter_wait(struct waiter *w, int64_t deadline)
     uint64_t value;
 
     for (;;) {
-        int64_t left = deadline - monotonic_ns();
+        int64_t left = deadline - tool_now_ns();
         int rc;
 
         if (left <= 0)
@@ -218,16 +185,17 @@ static int parse_echo_option(int argc, char **argv, int i, struct echo_params *p
         *bad = true;
         return i;
     }
-    if (strcmp(argv[i], "--timeout") == 0 && parse_i64(argv[i + 1], 1, 60000, &v) == 0) {
+    if (strcmp(argv[i], "--timeout") == 0 && tool_parse_i64(argv[i + 1], 1, 60000, &v) == 0) {
         p->timeout_ns = v * NS_PER_MS;
     } else if (strcmp(argv[i], "--size") == 0 &&
-               parse_i64(argv[i + 1], ICMP_PAYLOAD_MIN, 1400, &v) == 0) {
+               tool_parse_i64(argv[i + 1], ICMP_PAYLOAD_MIN, 1400, &v) == 0) {
         p->size = (uint16_t)v;
-    } else if (strcmp(argv[i], "--gap") == 0 && parse_i64(argv[i + 1], 0, NS_PER_S, &v) == 0) {
+    } else if (strcmp(argv[i], "--gap") == 0 && tool_parse_i64(argv[i + 1], 0, NS_PER_S, &v) == 0) {
         p->gap_ns = v;
-    } else if (strcmp(argv[i], "--count") == 0 && parse_i64(argv[i + 1], 1, 65535, &v) == 0) {
+    } else if (strcmp(argv[i], "--count") == 0 && tool_parse_i64(argv[i + 1], 1, 65535, &v) == 0) {
         p->count = (uint32_t)v;
-    } else if (strcmp(argv[i], "--interval") == 0 && parse_i64(argv[i + 1], 0, 60000, &v) == 0) {
+    } else if (strcmp(argv[i], "--interval") == 0 &&
+               tool_parse_i64(argv[i + 1], 0, 60000, &v) == 0) {
         p->interval_ns = v * NS_PER_MS;
     } else {
         *bad = true;
@@ -553,7 +521,7 @@ static int cmd_run(int argc, char **argv)
         if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
             report = argv[i + 1];
         } else if (!(strcmp(argv[i], "--limit") == 0 && i + 1 < argc &&
-                     parse_i64(argv[i + 1], 1, 3600, &limit_s) == 0)) {
+                     tool_parse_i64(argv[i + 1], 1, 3600, &limit_s) == 0)) {
             usage(stderr);
             return 2;
         }
@@ -566,7 +534,7 @@ static int cmd_run(int argc, char **argv)
     char **cmd = &argv[i + 1];
 
     fflush(NULL);
-    t0 = monotonic_ns();
+    t0 = tool_now_ns();
     pid = fork();
     if (pid < 0) {
         fprintf(stderr, "bench_core: fork: %s\n", strerror(errno));
@@ -584,7 +552,7 @@ static int cmd_run(int argc, char **argv)
             return 1;
         }
     }
-    t1 = monotonic_ns();
+    t1 = tool_now_ns();
 
     code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (report != NULL) {
