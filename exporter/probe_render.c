@@ -27,12 +27,15 @@ int probe_render(const struct probe *p, struct prom_writer *w)
     struct echo_summary s;
     const struct config_module *m = p->s.module;
     double resolve = p->resolved_ns > 0 ? (double)(p->resolved_ns - p->start_ns) / 1e9 : 0;
-    double total = (double)(p->end_ns - p->start_ns) / 1e9;
-    double rtt_phase = p->ran ? (double)(p->end_ns - p->resolved_ns) / 1e9 : 0;
+    double total = (double)(p->end_ns - p->start_ns) / 1e9, rtt_phase;
     const char *name;
     struct prom_label l;
 
     echo_summary_of(&s, p->results, p->ran ? p->s.count : 0, m);
+    /* blackbox_exporter's meaning of the rtt phase: the round trip of the reply, 0 without
+     * one (never the time waited for nothing). Ours is the kernel-stamped RTT, the mean of
+     * the replies when the probe sends several echoes. */
+    rtt_phase = s.received > 0 ? echo_summary_mean(&s) : 0;
     metric_value(w, METRIC_PROBE_SUCCESS, probe_success(p) ? 1 : 0);
     metric_value(w, METRIC_PROBE_DURATION, total);
     metric_value(w, METRIC_PROBE_TIMEOUT, (double)p->s.timeout_ns / 1e9);

@@ -194,7 +194,7 @@ static void test_render(void)
         "# TYPE probe_icmp_duration_seconds gauge\n"
         "probe_icmp_duration_seconds{phase=\"resolve\"} 0.25\n"
         "probe_icmp_duration_seconds{phase=\"setup\"} 0\n"
-        "probe_icmp_duration_seconds{phase=\"rtt\"} 0.75\n"
+        "probe_icmp_duration_seconds{phase=\"rtt\"} 0.00390625\n"
         "# HELP probe_icmp_reply_hop_limit Replied packet hop limit (TTL for ipv4)\n"
         "# TYPE probe_icmp_reply_hop_limit gauge\n"
         "probe_icmp_reply_hop_limit 63\n"
@@ -253,6 +253,18 @@ static void test_render(void)
     CHECK_EQ(probe_error(p, err, sizeof(err)), -EACCES);
     CHECK_STR_EQ(err, "target 198.18.0.1 (198.18.0.1) is not in allowed_targets");
 
+    /* A dead host: every echo timed out. The rtt phase is blackbox's 0, never the time
+     * waited for nothing. */
+    text_buf_reset(&b);
+    for (int i = 0; i < 4; i++)
+        p->results[i] =
+            (struct icmp_echo_result){.status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent = true};
+    p->job.received = 0;
+    CHECK_EQ(probe_render(p, &w), 0);
+    CHECK(strstr(text_buf_data(&b), "probe_success 0\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_duration_seconds{phase=\"rtt\"} 0\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_loss_ratio 1\n") != NULL);
+
     /* A probe whose name did not resolve: no protocol, no hash, a loss of 1. */
     text_buf_reset(&b);
     p->resolved = p->ran = p->denied = false;
@@ -263,6 +275,7 @@ static void test_render(void)
     CHECK(strstr(text_buf_data(&b), "probe_ip_protocol") == NULL);
     CHECK(strstr(text_buf_data(&b), "probe_icmp_loss_ratio 1\n") != NULL);
     CHECK(strstr(text_buf_data(&b), "probe_icmp_duplicates 0\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_duration_seconds{phase=\"rtt\"} 0\n") != NULL);
     text_buf_cleanup(&b);
     probe_free(p);
     config_unref(cfg);
