@@ -97,6 +97,27 @@ const char *config__parse_cidr(const char *text, struct config_cidr *cidr, char 
     return NULL;
 }
 
+bool config__looks_ipv4(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (!(*s == '.' || (*s >= '0' && *s <= '9')))
+            return false;
+    }
+    return true;
+}
+
+const char *config__parse_host(const char *s, struct config_addr *addr, bool *literal)
+{
+    *literal = false;
+    if (strchr(s, ':') != NULL || config__looks_ipv4(s)) {
+        if (config_addr_parse(s, addr) != 0)
+            return "not an IPv4 or IPv6 address";
+        *literal = true;
+        return NULL;
+    }
+    return config__check_host_name(s, false);
+}
+
 static bool is_name_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -146,6 +167,16 @@ const char *config__check_host_name(const char *name, bool wildcard)
 static char lower(char c)
 {
     return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+void config__fold_name(char *name)
+{
+    size_t len;
+
+    for (len = 0; name[len] != '\0'; len++)
+        name[len] = lower(name[len]);
+    if (len > 0 && name[len - 1] == '.')
+        name[len - 1] = '\0';
 }
 
 /* Case-insensitive equality of the first n bytes. */
