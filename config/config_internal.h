@@ -169,6 +169,8 @@ const char *config__check_syntax(const char *text, size_t len, size_t *offset);
 /* Formats NS as a Prometheus duration ("1m30s", "250ms", "0s") into buf. */
 void config__format_duration(int64_t ns, char *buf, size_t size);
 
+/* ---- addresses, networks and host names (addr.c) ---- */
+
 /*
  * Checks a host name: labels of [A-Za-z0-9_-], 1..63 bytes, not starting or ending with
  * '-', at most 253 bytes, one optional trailing dot, last label not starting with a
@@ -192,6 +194,8 @@ const char *config__parse_host(const char *s, struct config_addr *addr, bool *li
 
 /* Lower-cases NAME in place and drops one trailing dot: the form names are compared in. */
 void config__fold_name(char *name);
+
+/* ---- the allow-list (allow.c) ---- */
 
 /* Does NAME (any case, optional trailing dot) match the allow-list entry PATTERN? */
 bool config__name_matches(const char *pattern, const char *name);
