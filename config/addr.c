@@ -113,6 +113,19 @@ const char *config__parse_host(const char *s, struct config_addr *addr, bool *li
     return config__check_host_name(s, false);
 }
 
+void config__format_cidr(const struct config_cidr *cidr, char *buf, size_t size)
+{
+    char ntop[INET6_ADDRSTRLEN];
+    int family = cidr->addr.family == 4 ? AF_INET : AF_INET6;
+
+    if (size == 0)
+        return;
+    if (inet_ntop(family, cidr->addr.bytes, ntop, sizeof(ntop)) == NULL)
+        buf[0] = '\0';
+    else
+        snprintf(buf, size, "%s/%u", ntop, cidr->prefix_len);
+}
+
 static bool is_name_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||

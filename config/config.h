@@ -121,6 +121,18 @@ int config_load_default(struct config **cfg, char *err, size_t errlen);
 const char *config_default_text(void);
 
 /*
+ * The effective configuration as JSON, as GET /config shows it: every default filled in,
+ * durations as Prometheus durations ("1m30s", "250ms") that parse back, basic-auth hashes
+ * replaced by "<secret>", cJSON_Print's layout. On success returns 0, *json is a malloc'd
+ * NUL-terminated string (the caller frees it with free()) and *len its length; -ENOMEM
+ * otherwise (*json NULL). Thread-safe for a configuration the caller holds a reference to.
+ */
+int config_dump_json(const struct config *cfg, char **json, size_t *len);
+
+/* The version of the JSON library config/ reads and writes with (cJSON), for --version. */
+const char *config_json_library_version(void);
+
+/*
  * Reference counting (atomic, thread-safe). config_ref returns cfg. config_unref frees the
  * configuration when the last reference goes; it accepts NULL.
  */

@@ -186,6 +186,9 @@ const char *config__check_host_name(const char *name, bool wildcard);
  */
 const char *config__parse_cidr(const char *text, struct config_cidr *cidr, char *buf, size_t size);
 
+/* Writes CIDR as "ADDR/LEN" (inet_ntop's spelling of ADDR) into buf, cut to SIZE. */
+void config__format_cidr(const struct config_cidr *cidr, char *buf, size_t size);
+
 /* Only digits and dots: meant as an IPv4 address (so "10.0.0" is a bad address, not a name). */
 bool config__looks_ipv4(const char *s);
 

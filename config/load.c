@@ -240,3 +240,8 @@ fail:
     close(fd);
     return rc;
 }
+
+const char *config_json_library_version(void)
+{
+    return cJSON_Version();
+}
