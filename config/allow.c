@@ -43,7 +43,7 @@ bool config__name_matches(const char *pattern, const char *name)
 }
 
 bool config_target_allowed(const struct config *cfg, const char *name,
-                           const struct config_addr *resolved)
+                           const struct icmp_addr *resolved)
 {
     const struct config_limits *l = config_limits(cfg);
 

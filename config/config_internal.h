@@ -193,7 +193,7 @@ void config__format_cidr(const struct config_cidr *cidr, char *buf, size_t size)
 bool config__looks_ipv4(const char *s);
 
 /* An IP literal (parsed into *addr, *literal set) or a host name; returns NULL or why not. */
-const char *config__parse_host(const char *s, struct config_addr *addr, bool *literal);
+const char *config__parse_host(const char *s, struct icmp_addr *addr, bool *literal);
 
 /* Lower-cases NAME in place and drops one trailing dot: the form names are compared in. */
 void config__fold_name(char *name);

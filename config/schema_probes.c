@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* ICMP echo data: the engine's nonce and send stamp take 16 bytes; 65507 is the most an
  * IPv4 datagram carries (65535 - 20 IP header - 8 ICMP header), IPv6 takes as much. */
@@ -388,7 +389,7 @@ static int check_duplicate_targets(struct loader *ld)
         k->module = t->module->name;
         k->index = i;
         if (t->is_literal) {
-            k->key[0] = (char)('0' + t->addr.family);
+            k->key[0] = t->addr.family == AF_INET ? '4' : '6';
             for (size_t j = 0; j < 16; j++)
                 snprintf(k->key + 1 + 2 * j, 3, "%02x", t->addr.bytes[j]);
         } else {

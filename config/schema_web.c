@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -143,7 +144,7 @@ static const char *check_listen_address(const char *s)
     char host[256];
     size_t host_len;
     unsigned port = 0;
-    struct config_addr addr;
+    struct icmp_addr addr;
     bool literal;
 
     if (colon == NULL)
@@ -165,7 +166,7 @@ static const char *check_listen_address(const char *s)
             return "an IPv6 address in brackets needs the closing ']'";
         memcpy(host, s + 1, host_len - 2);
         host[host_len - 2] = '\0';
-        if (config_addr_parse(host, &addr) != 0 || addr.family != 6)
+        if (config_addr_parse(host, &addr) != 0 || addr.family != AF_INET6)
             return "not an IPv6 address in brackets";
         return NULL;
     }

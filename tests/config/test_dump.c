@@ -155,9 +155,10 @@ static char *reveal(const char *text)
     return out;
 }
 
-static bool same_addr(const struct config_addr *a, const struct config_addr *b)
+static bool same_addr(const struct icmp_addr *a, const struct icmp_addr *b)
 {
-    return a->family == b->family && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+    return a->family == b->family && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0 &&
+           a->scope_id == b->scope_id;
 }
 
 static void check_same_module(const struct config_module *a, const struct config_module *b)
