@@ -1,14 +1,9 @@
 /*
- * Addresses, networks and host names as they appear in the configuration, and the
- * /probe allow-list rule. inet_pton/inet_ntop are used as text parsers only: config/
- * opens no socket and exposes its own `struct config_addr` (family 4/6 and bytes), which
- * the exporter converts from whatever the resolver gave it.
- *
- * Why the allow-list is checked on resolved addresses: a name is only a pointer the
- * caller (or whoever runs its DNS) controls, so "harmless.example" may well resolve to
- * 127.0.0.1 or 169.254.169.254. CIDR entries therefore judge the address actually about
- * to be probed; host-name entries are an explicit "trust this name's DNS" (see
- * config_target_allowed in config.h).
+ * Addresses, networks and host names as they appear in the configuration: pure parsers
+ * of text, depending on nothing else in config/ (the schemas and the allow-list build on
+ * them). inet_pton/inet_ntop are used as text parsers only: config/ opens no socket. An
+ * address is core's plain value type, struct icmp_addr (AF_INET or AF_INET6, scope_id 0),
+ * which the exporter hands to the engine and to config_target_allowed as it is.
  */
 #include "config/config_internal.h"
 
@@ -18,17 +13,17 @@
 #include <string.h>
 #include <sys/socket.h>
 
-int config_addr_parse(const char *text, struct config_addr *addr)
+int config_addr_parse(const char *text, struct icmp_addr *addr)
 {
-    struct config_addr a;
+    struct icmp_addr a;
 
     memset(&a, 0, sizeof(a));
     if (text == NULL)
         return -EINVAL;
     if (inet_pton(AF_INET, text, a.bytes) == 1) {
-        a.family = 4;
+        a.family = AF_INET;
     } else if (inet_pton(AF_INET6, text, a.bytes) == 1) {
-        a.family = 6;
+        a.family = AF_INET6;
     } else {
         return -EINVAL;
     }
@@ -36,7 +31,7 @@ int config_addr_parse(const char *text, struct config_addr *addr)
     return 0;
 }
 
-bool config_cidr_contains(const struct config_cidr *cidr, const struct config_addr *addr)
+bool config_cidr_contains(const struct config_cidr *cidr, const struct icmp_addr *addr)
 {
     unsigned bits = cidr->prefix_len, full = bits / 8, rest = bits % 8;
 
@@ -65,7 +60,7 @@ const char *config__parse_cidr(const char *text, struct config_cidr *cidr, char 
     host[host_len] = '\0';
     if (config_addr_parse(host, &c.addr) != 0)
         return "not an IPv4 or IPv6 address";
-    max = c.addr.family == 4 ? 32 : 128;
+    max = c.addr.family == AF_INET ? 32 : 128;
     if (slash == NULL) {
         c.prefix_len = max;
     } else {
@@ -77,24 +72,56 @@ const char *config__parse_cidr(const char *text, struct config_cidr *cidr, char 
         if (n == 0 || p[n] != '\0' || (n > 1 && p[0] == '0'))
             return "the prefix length is not a number";
         if (v > max)
-            return c.addr.family == 4 ? "prefix length must be 0..32 for IPv4"
-                                      : "prefix length must be 0..128 for IPv6";
+            return c.addr.family == AF_INET ? "prefix length must be 0..32 for IPv4"
+                                            : "prefix length must be 0..128 for IPv6";
         c.prefix_len = v;
     }
     /* Host bits set ("10.0.0.1/8") is most likely a misunderstanding: refuse, naming
      * the network the entry would have meant. */
-    struct config_addr net = c.addr;
+    struct icmp_addr net = c.addr;
     for (unsigned bit = c.prefix_len; bit < max; bit++)
         net.bytes[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
-    if (memcmp(&net, &c.addr, sizeof(net)) != 0) {
+    if (memcmp(net.bytes, c.addr.bytes, sizeof(net.bytes)) != 0) {
         char ntop[INET6_ADDRSTRLEN];
-        if (inet_ntop(net.family == 4 ? AF_INET : AF_INET6, net.bytes, ntop, sizeof(ntop)) == NULL)
+        if (inet_ntop(net.family, net.bytes, ntop, sizeof(ntop)) == NULL)
             return "host bits are set";
         snprintf(buf, size, "host bits are set; the network is %s/%u", ntop, c.prefix_len);
         return buf;
     }
     *cidr = c;
     return NULL;
+}
+
+bool config__looks_ipv4(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (!(*s == '.' || (*s >= '0' && *s <= '9')))
+            return false;
+    }
+    return true;
+}
+
+const char *config__parse_host(const char *s, struct icmp_addr *addr, bool *literal)
+{
+    *literal = false;
+    if (strchr(s, ':') != NULL || config__looks_ipv4(s)) {
+        if (config_addr_parse(s, addr) != 0)
+            return "not an IPv4 or IPv6 address";
+        *literal = true;
+        return NULL;
+    }
+    return config__check_host_name(s, false);
+}
+
+void config__format_cidr(const struct config_cidr *cidr, char *buf, size_t size)
+{
+    char ntop[INET6_ADDRSTRLEN];
+    if (size == 0)
+        return;
+    if (inet_ntop(cidr->addr.family, cidr->addr.bytes, ntop, sizeof(ntop)) == NULL)
+        buf[0] = '\0';
+    else
+        snprintf(buf, size, "%s/%u", ntop, cidr->prefix_len);
 }
 
 static bool is_name_char(char c)
@@ -148,45 +175,12 @@ static char lower(char c)
     return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-/* Case-insensitive equality of the first n bytes. */
-static bool equal_nocase(const char *a, const char *b, size_t n)
+void config__fold_name(char *name)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (lower(a[i]) != lower(b[i]))
-            return false;
-    }
-    return true;
-}
+    size_t len;
 
-bool config__name_matches(const char *pattern, const char *name)
-{
-    size_t n = strlen(name), pn = strlen(pattern);
-
-    if (n > 0 && name[n - 1] == '.')
-        n--;
-    if (pn >= 2 && pattern[0] == '*' && pattern[1] == '.') {
-        /* "*.example.com" matches a.example.com and a.b.example.com, not example.com. */
-        const char *suffix = pattern + 1;
-        size_t sn = pn - 1;
-        return n > sn && equal_nocase(name + n - sn, suffix, sn);
-    }
-    return n == pn && equal_nocase(name, pattern, n);
-}
-
-bool config_target_allowed(const struct config *cfg, const char *name,
-                           const struct config_addr *resolved)
-{
-    const struct config_limits *l = config_limits(cfg);
-
-    if (l->n_allowed_cidrs == 0 && l->n_allowed_names == 0)
-        return true;
-    for (size_t i = 0; resolved != NULL && i < l->n_allowed_cidrs; i++) {
-        if (config_cidr_contains(&l->allowed_cidrs[i], resolved))
-            return true;
-    }
-    for (size_t i = 0; name != NULL && i < l->n_allowed_names; i++) {
-        if (config__name_matches(l->allowed_names[i], name))
-            return true;
-    }
-    return false;
+    for (len = 0; name[len] != '\0'; len++)
+        name[len] = lower(name[len]);
+    if (len > 0 && name[len - 1] == '.')
+        name[len - 1] = '\0';
 }

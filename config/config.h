@@ -15,6 +15,8 @@
 #ifndef CONFIG_H
 #define CONFIG_H
 
+#include "core/icmp_addr.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,34 +30,34 @@
 struct config;
 struct config_slot;
 
-/* An IP address: family is 4 or 6; bytes in network order (the first 4 for IPv4). */
-struct config_addr {
-    int family;
-    uint8_t bytes[16];
-};
+/*
+ * Addresses are core's plain value type, struct icmp_addr (core/icmp_addr.h): family
+ * AF_INET or AF_INET6, bytes in network order (the first 4 for IPv4); the configuration
+ * never sets scope_id (always 0).
+ */
 
 /* A network: an address with its host bits zero and a prefix length (0..32 or 0..128). */
 struct config_cidr {
-    struct config_addr addr;
+    struct icmp_addr addr;
     unsigned prefix_len;
 };
 
 /* One probe module, blackbox_exporter's ICMP module plus our keys. Durations in ns. */
 struct config_module {
     const char *name;
-    int64_t timeout_ns;           /* whole probe; default 5s */
-    int preferred_ip_protocol;    /* 4 or 6; default 6 as in blackbox */
-    bool ip_protocol_fallback;    /* default true */
-    bool has_source_ip;           /* source_ip_address given */
-    struct config_addr source_ip; /* valid when has_source_ip */
-    unsigned payload_size;        /* ICMP echo data bytes, 16..65507; default 28 */
-    bool dont_fragment;           /* default false */
-    unsigned ttl;                 /* 1..255; default 64 */
-    unsigned count;               /* echoes per target per probe, 1..1000; default 1 */
-    int64_t interval_ns;          /* between a target's echoes; default 1s */
-    int64_t echo_timeout_ns;      /* wait for each echo; given or derived, always > 0 */
-    unsigned tos;                 /* IPv4 TOS / IPv6 traffic class, 0..255; default 0 */
-    size_t n_buckets;             /* RTT histogram upper bounds in seconds, increasing */
+    int64_t timeout_ns;         /* whole probe; default 5s */
+    int preferred_ip_protocol;  /* 4 or 6; default 6 as in blackbox */
+    bool ip_protocol_fallback;  /* default true */
+    bool has_source_ip;         /* source_ip_address given */
+    struct icmp_addr source_ip; /* valid when has_source_ip */
+    unsigned payload_size;      /* ICMP echo data bytes, 16..65507; default 28 */
+    bool dont_fragment;         /* default false */
+    unsigned ttl;               /* 1..255; default 64 */
+    unsigned count;             /* echoes per target per probe, 1..1000; default 1 */
+    int64_t interval_ns;        /* between a target's echoes; default 1s */
+    int64_t echo_timeout_ns;    /* wait for each echo; given or derived, always > 0 */
+    unsigned tos;               /* IPv4 TOS / IPv6 traffic class, 0..255; default 0 */
+    size_t n_buckets;           /* RTT histogram upper bounds in seconds, increasing */
     double buckets[CONFIG_MAX_BUCKETS];
 };
 
@@ -68,7 +70,7 @@ struct config_label {
 struct config_target {
     const char *target;                 /* as written: an IP literal or a host name */
     bool is_literal;                    /* target is an IP literal, parsed into addr */
-    struct config_addr addr;            /* valid when is_literal */
+    struct icmp_addr addr;              /* valid when is_literal */
     const struct config_module *module; /* never NULL */
     const struct config_label *labels;  /* n_labels user labels, in document order */
     size_t n_labels;
@@ -121,6 +123,18 @@ int config_load_default(struct config **cfg, char *err, size_t errlen);
 const char *config_default_text(void);
 
 /*
+ * The effective configuration as JSON, as GET /config shows it: every default filled in,
+ * durations as Prometheus durations ("1m30s", "250ms") that parse back, basic-auth hashes
+ * replaced by "<secret>", cJSON_Print's layout. On success returns 0, *json is a malloc'd
+ * NUL-terminated string (the caller frees it with free()) and *len its length; -ENOMEM
+ * otherwise (*json NULL). Thread-safe for a configuration the caller holds a reference to.
+ */
+int config_dump_json(const struct config *cfg, char **json, size_t *len);
+
+/* The version of the JSON library config/ reads and writes with (cJSON), for --version. */
+const char *config_json_library_version(void);
+
+/*
  * Reference counting (atomic, thread-safe). config_ref returns cfg. config_unref frees the
  * configuration when the last reference goes; it accepts NULL.
  */
@@ -149,15 +163,16 @@ const struct config_web *config_web(const struct config *cfg);
  * names whose DNS you control. Thread-safe.
  */
 bool config_target_allowed(const struct config *cfg, const char *name,
-                           const struct config_addr *resolved);
+                           const struct icmp_addr *resolved);
 
 /*
- * Parses an IPv4 or IPv6 literal (no zone, no brackets) into *addr. Returns 0 or -EINVAL
- * (*addr untouched). config_cidr_contains: whether addr lies inside cidr (false when the
- * families differ). Both pure and thread-safe.
+ * Parses an IPv4 or IPv6 literal (no zone, no brackets) into *addr (AF_INET or AF_INET6,
+ * scope_id 0). Returns 0 or -EINVAL (*addr untouched). config_cidr_contains: whether addr
+ * lies inside cidr (false when the families differ; scope_id is not looked at). Both pure
+ * and thread-safe.
  */
-int config_addr_parse(const char *text, struct config_addr *addr);
-bool config_cidr_contains(const struct config_cidr *cidr, const struct config_addr *addr);
+int config_addr_parse(const char *text, struct icmp_addr *addr);
+bool config_cidr_contains(const struct config_cidr *cidr, const struct icmp_addr *addr);
 
 /*
  * Parses a Prometheus-style duration ("250ms", "1s", "1m30s", "1h", "0") into

@@ -7,9 +7,14 @@
 
 #include "config/config.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cJSON's node (typedef'd as cJSON in <cjson/cJSON.h>); only the .c files that walk a
+ * tree include cJSON itself. */
+struct cJSON;
 
 /* One step of a JSON path: an object member (key, its nth occurrence) or an array index. */
 struct config__path_elem {
@@ -17,6 +22,129 @@ struct config__path_elem {
     size_t index;        /* array index when key is NULL */
     unsigned occurrence; /* 0 for the first member named key, 1 for a duplicate, ... */
 };
+
+/* ---- the config object (config.c) ---- */
+
+struct config__arena_block;
+
+/* Everything a config holds lives in its arena, freed at once; only refs changes after load. */
+struct config {
+    atomic_size_t refs;
+    struct config__arena_block *arena;
+    struct config_module *modules;
+    size_t n_modules;
+    struct config_target *targets;
+    size_t n_targets;
+    struct config_limits limits;
+    struct config_web web;
+};
+
+/* A new, empty config holding one reference, or NULL when out of memory. */
+struct config *config__new(void);
+
+/* Frees CFG and its arena whatever its reference count (a config that failed to load). */
+void config__free(struct config *cfg);
+
+/*
+ * Zeroed memory from CFG's arena, aligned for any type, freed with the config; NULL when
+ * out of memory. config__arena_array returns NULL for N == 0 too.
+ */
+void *config__arena_alloc(struct config *cfg, size_t size);
+void *config__arena_array(struct config *cfg, size_t n, size_t size);
+char *config__arena_strdup(struct config *cfg, const char *s);
+
+/* ---- the loader and its diagnostics (diag.c) ---- */
+
+#define CONFIG__PATH_MAX_DEPTH 8 /* deepest path we name: modules.M.icmp.buckets[i] is 5 */
+
+/* One load in progress: the source text, where we stand in it, and the config being built. */
+struct loader {
+    const char *name; /* file name for messages */
+    const char *text;
+    size_t len;
+    const char *base_dir; /* relative TLS paths are resolved against it; NULL: as given */
+    char *err;
+    size_t errlen;
+    struct config *cfg;
+    struct config__path_elem path[CONFIG__PATH_MAX_DEPTH];
+    size_t depth;
+};
+
+/* Enter an object member (its nth occurrence) or an array element; pop leaves it. */
+void config__push_key(struct loader *ld, const char *key, unsigned occurrence);
+void config__push_index(struct loader *ld, size_t index);
+void config__pop(struct loader *ld);
+
+/*
+ * Writes `FILE:LINE:COL: PATH: MESSAGE` for the current path into the loader's error
+ * buffer, the position being its value's or (CONFIG__AT_KEY) its key's, and returns
+ * -EINVAL. config__fail_got appends ", got <the value as written>" and points at the
+ * value. config__fail_oom writes `FILE: out of memory` and returns -ENOMEM.
+ */
+enum config__where { CONFIG__AT_VALUE, CONFIG__AT_KEY };
+__attribute__((format(printf, 3, 4))) int config__fail(struct loader *ld, enum config__where where,
+                                                       const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) int
+config__fail_got(struct loader *ld, const struct cJSON *item, const char *fmt, ...);
+int config__fail_oom(struct loader *ld);
+
+/* Appends to buf[*used..size), never overflowing; output is cut at the end. */
+__attribute__((format(printf, 4, 5))) void config__append(char *buf, size_t size, size_t *used,
+                                                          const char *fmt, ...);
+
+/* S as a double-quoted string safe for a terminal: escapes, cut after 64 bytes. */
+void config__quote(const char *s, char *buf, size_t size);
+
+/*
+ * OBJ (at the current path) must be an object with no duplicate keys and, unless ALLOWED
+ * is NULL (a map of free names), only ALLOWED keys (a NULL-terminated list). Returns 0 or
+ * the error of the first offender in document order.
+ */
+int config__check_object(struct loader *ld, const struct cJSON *obj, const char *const *allowed);
+
+/*
+ * Calls EACH for every member of PARENT (an object or an array) in document order, the
+ * loader standing on it (its key, or its index), with I its position and ARG passed
+ * through. Stops at the first error and returns it; 0 when every member passed.
+ */
+typedef int config__member_fn(struct loader *ld, const struct cJSON *member, size_t i, void *arg);
+int config__each_member(struct loader *ld, const struct cJSON *parent, config__member_fn *each,
+                        void *arg);
+
+/*
+ * A collection: PARENT must be an array (else "expected an array of ARRAY_OF, got ...")
+ * or, with ARRAY_OF NULL, an object of free names (config__check_object with no key
+ * list). Allocates one zeroed SIZE-byte element per member in the arena, then, unless
+ * EACH is NULL, fills them through config__each_member with the array as ARG. Sets *n to
+ * the number of members and *rc to 0 or the first error. Returns the array: NULL when
+ * there are no members, or on error.
+ */
+void *config__collect(struct loader *ld, const struct cJSON *parent, const char *array_of,
+                      size_t size, config__member_fn *each, size_t *n, int *rc);
+
+/*
+ * Typed getters for the value at the current path: 0 and *out set, or the error
+ * "expected <what>, got <value>". get_uint takes an integer in lo..hi (WHY is appended to
+ * the range in the message); get_duration a Prometheus duration in (0, 1h].
+ */
+int config__get_string(struct loader *ld, const struct cJSON *item, const char *what,
+                       const char **out);
+int config__get_bool(struct loader *ld, const struct cJSON *item, bool *out);
+int config__get_uint(struct loader *ld, const struct cJSON *item, unsigned lo, unsigned hi,
+                     const char *why, unsigned *out);
+int config__get_duration(struct loader *ld, const struct cJSON *item, int64_t *out);
+
+/* ---- the schema (schema_probes.c, schema_web.c) ---- */
+
+/* Each parses its top-level key's value (at the current path) into ld->cfg. Modules are
+ * parsed before targets, which refer to them. */
+int config__parse_modules(struct loader *ld, const struct cJSON *obj);
+int config__parse_targets(struct loader *ld, const struct cJSON *arr);
+int config__parse_limits(struct loader *ld, const struct cJSON *obj);
+int config__parse_web(struct loader *ld, const struct cJSON *obj);
+
+/* Sets the defaults of limits and web, before either is parsed. */
+void config__limits_web_defaults(struct config *cfg);
 
 /*
  * Finds in TEXT (LEN bytes of JSON) the value at PATH (DEPTH steps; 0 is the root), or
@@ -41,6 +169,8 @@ const char *config__check_syntax(const char *text, size_t len, size_t *offset);
 /* Formats NS as a Prometheus duration ("1m30s", "250ms", "0s") into buf. */
 void config__format_duration(int64_t ns, char *buf, size_t size);
 
+/* ---- addresses, networks and host names (addr.c) ---- */
+
 /*
  * Checks a host name: labels of [A-Za-z0-9_-], 1..63 bytes, not starting or ending with
  * '-', at most 253 bytes, one optional trailing dot, last label not starting with a
@@ -55,6 +185,20 @@ const char *config__check_host_name(const char *name, bool wildcard);
  * buf, which the returned pointer may point to).
  */
 const char *config__parse_cidr(const char *text, struct config_cidr *cidr, char *buf, size_t size);
+
+/* Writes CIDR as "ADDR/LEN" (inet_ntop's spelling of ADDR) into buf, cut to SIZE. */
+void config__format_cidr(const struct config_cidr *cidr, char *buf, size_t size);
+
+/* Only digits and dots: meant as an IPv4 address (so "10.0.0" is a bad address, not a name). */
+bool config__looks_ipv4(const char *s);
+
+/* An IP literal (parsed into *addr, *literal set) or a host name; returns NULL or why not. */
+const char *config__parse_host(const char *s, struct icmp_addr *addr, bool *literal);
+
+/* Lower-cases NAME in place and drops one trailing dot: the form names are compared in. */
+void config__fold_name(char *name);
+
+/* ---- the allow-list (allow.c) ---- */
 
 /* Does NAME (any case, optional trailing dot) match the allow-list entry PATTERN? */
 bool config__name_matches(const char *pattern, const char *name);

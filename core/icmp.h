@@ -15,6 +15,8 @@
 #ifndef ICMP_H
 #define ICMP_H
 
+#include "core/icmp_addr.h" /* struct icmp_addr, the address type shared with config/ */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,13 +70,6 @@ const char *icmp_status_name(enum icmp_status status);
  * and reference. Returns -1 for a value that is not a status. Thread-safe.
  */
 int icmp_status_code(enum icmp_status status);
-
-/* An IPv4 or IPv6 address: family is AF_INET or AF_INET6 (0 means "none"). */
-struct icmp_addr {
-    uint16_t family;
-    uint8_t bytes[16]; /* network order; IPv4 uses the first 4 */
-    uint32_t scope_id; /* IPv6 link-local zone, else 0 */
-};
 
 /*
  * Parses an IPv4 or IPv6 literal (no names, no resolution) into *addr.

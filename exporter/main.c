@@ -10,7 +10,6 @@
  * its connection), and only then stop the HTTP server, whose connections then hold no
  * probe that could still call back.
  */
-#include <cjson/cJSON.h>
 #include <microhttpd.h>
 
 #include <errno.h>
@@ -99,7 +98,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
         }
         if (strcmp(argv[i], "--version") == 0) {
             printf("icmp_exporter, version %s (libmicrohttpd %s, cJSON %s)\n", ICMPX_VERSION,
-                   MHD_get_version(), cJSON_Version());
+                   MHD_get_version(), config_json_library_version());
             return 0;
         }
         if (strcmp(argv[i], "--config.check") == 0) {

@@ -4,9 +4,6 @@
  */
 #include "exporter/http_internal.h"
 
-#include <cjson/cJSON.h>
-
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,94 +104,20 @@ enum MHD_Result http_page_reload(struct exporter *x, struct MHD_Connection *conn
     return http_respond_text(x, conn, MHD_HTTP_OK, "OK");
 }
 
-/* /config: the effective configuration as JSON, basic-auth hashes left out. */
+/* /config: the effective configuration as JSON (config/dump.c), basic-auth hashes left
+ * out. */
 enum MHD_Result http_page_config(struct exporter *x, struct MHD_Connection *conn)
 {
     struct config *cfg = config_slot_get(x->configs);
-    cJSON *root = cJSON_CreateObject(), *mods = cJSON_AddObjectToObject(root, "modules");
-    cJSON *tgts = cJSON_AddArrayToObject(root, "targets");
-    cJSON *lim = cJSON_AddObjectToObject(root, "limits");
-    cJSON *web = cJSON_AddObjectToObject(root, "web");
-    const struct config_limits *l = config_limits(cfg);
-    const struct config_web *wb = config_web(cfg);
-    size_t n;
-    const struct config_module *m = config_modules(cfg, &n);
-    const struct config_target *t;
-    char text[64];
     char *json;
+    size_t len;
+    int err = config_dump_json(cfg, &json, &len);
     enum MHD_Result rc;
 
-    for (size_t i = 0; i < n; i++) {
-        cJSON *o = cJSON_AddObjectToObject(mods, m[i].name), *icmp;
-        snprintf(text, sizeof(text), "%gs", (double)m[i].timeout_ns / 1e9);
-        cJSON_AddStringToObject(o, "timeout", text);
-        icmp = cJSON_AddObjectToObject(o, "icmp");
-        cJSON_AddStringToObject(icmp, "preferred_ip_protocol",
-                                m[i].preferred_ip_protocol == 4 ? "ip4" : "ip6");
-        cJSON_AddBoolToObject(icmp, "ip_protocol_fallback", m[i].ip_protocol_fallback);
-        cJSON_AddNumberToObject(icmp, "payload_size", m[i].payload_size);
-        cJSON_AddBoolToObject(icmp, "dont_fragment", m[i].dont_fragment);
-        cJSON_AddNumberToObject(icmp, "ttl", m[i].ttl);
-        cJSON_AddNumberToObject(icmp, "count", m[i].count);
-        snprintf(text, sizeof(text), "%gs", (double)m[i].interval_ns / 1e9);
-        cJSON_AddStringToObject(icmp, "interval", text);
-        snprintf(text, sizeof(text), "%gs", (double)m[i].echo_timeout_ns / 1e9);
-        cJSON_AddStringToObject(icmp, "echo_timeout", text);
-        cJSON_AddNumberToObject(icmp, "tos", m[i].tos);
-        cJSON *b = cJSON_AddArrayToObject(icmp, "buckets");
-        for (size_t k = 0; k < m[i].n_buckets; k++)
-            cJSON_AddItemToArray(b, cJSON_CreateNumber(m[i].buckets[k]));
-    }
-    t = config_targets(cfg, &n);
-    for (size_t i = 0; i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "target", t[i].target);
-        cJSON_AddStringToObject(o, "module", t[i].module->name);
-        if (t[i].n_labels > 0) {
-            cJSON *lb = cJSON_AddObjectToObject(o, "labels");
-            for (size_t k = 0; k < t[i].n_labels; k++)
-                cJSON_AddStringToObject(lb, t[i].labels[k].name, t[i].labels[k].value);
-        }
-        cJSON_AddItemToArray(tgts, o);
-    }
-    cJSON *allowed = cJSON_AddArrayToObject(lim, "allowed_targets");
-    for (size_t i = 0; i < l->n_allowed_cidrs; i++) {
-        char a[INET6_ADDRSTRLEN];
-        inet_ntop(l->allowed_cidrs[i].addr.family == 4 ? AF_INET : AF_INET6,
-                  l->allowed_cidrs[i].addr.bytes, a, sizeof(a));
-        snprintf(text, sizeof(text), "%s/%u", a, l->allowed_cidrs[i].prefix_len);
-        cJSON_AddItemToArray(allowed, cJSON_CreateString(text));
-    }
-    for (size_t i = 0; i < l->n_allowed_names; i++)
-        cJSON_AddItemToArray(allowed, cJSON_CreateString(l->allowed_names[i]));
-    cJSON_AddNumberToObject(lim, "max_echoes_per_probe", l->max_echoes_per_probe);
-    cJSON_AddNumberToObject(lim, "max_concurrent_probes", l->max_concurrent_probes);
-    cJSON_AddNumberToObject(lim, "max_targets_per_scrape", l->max_targets_per_scrape);
-    cJSON_AddNumberToObject(lim, "max_packets_per_second", l->max_packets_per_second);
-    cJSON_AddNumberToObject(lim, "max_connections", l->max_connections);
-    cJSON_AddNumberToObject(lim, "max_connections_per_ip", l->max_connections_per_ip);
-    snprintf(text, sizeof(text), "%gs", (double)l->request_timeout_ns / 1e9);
-    cJSON_AddStringToObject(lim, "request_timeout", text);
-    cJSON *listen = cJSON_AddArrayToObject(web, "listen_addresses");
-    for (size_t i = 0; i < wb->n_listen_addresses; i++)
-        cJSON_AddItemToArray(listen, cJSON_CreateString(wb->listen_addresses[i]));
-    if (wb->tls_cert_file != NULL) {
-        cJSON *tls = cJSON_AddObjectToObject(web, "tls_server_config");
-        cJSON_AddStringToObject(tls, "cert_file", wb->tls_cert_file);
-        cJSON_AddStringToObject(tls, "key_file", wb->tls_key_file);
-    }
-    if (wb->n_users > 0) {
-        cJSON *users = cJSON_AddObjectToObject(web, "basic_auth_users");
-        for (size_t i = 0; i < wb->n_users; i++)
-            cJSON_AddStringToObject(users, wb->users[i].name, "<secret>");
-    }
-    json = cJSON_Print(root);
-    cJSON_Delete(root);
     config_unref(cfg);
-    if (json == NULL)
+    if (err != 0)
         return http_respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    rc = http_respond(x, conn, MHD_HTTP_OK, "application/json", json, strlen(json), false, NULL,
-                      NULL);
-    cJSON_free(json);
+    rc = http_respond(x, conn, MHD_HTTP_OK, "application/json", json, len, false, NULL, NULL);
+    free(json);
     return rc;
 }

@@ -270,19 +270,11 @@ static void on_job_done(struct icmp_job *job, void *arg)
     finish(p);
 }
 
-static void to_config_addr(const struct icmp_addr *a, struct config_addr *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->family = a->family == AF_INET ? 4 : 6;
-    memcpy(c->bytes, a->bytes, a->family == AF_INET ? 4 : 16);
-}
-
 /* Resolution is over (on some thread): check the allow-list, then hand over to the engine. */
 static void on_resolved(void *arg, const struct resolution *res)
 {
     struct probe *p = arg;
     struct icmp_job *jobs[1] = {&p->job};
-    struct config_addr ca;
     int64_t now = icmp_now_ns();
     const struct config_module *m = p->s.module;
 
@@ -293,8 +285,7 @@ static void on_resolved(void *arg, const struct resolution *res)
         finish(p);
         return;
     }
-    to_config_addr(&res->addr, &ca);
-    if (!p->is_static && !config_target_allowed(p->cfg, p->target, &ca)) {
+    if (!p->is_static && !config_target_allowed(p->cfg, p->target, &res->addr)) {
         p->denied = true;
         finish(p);
         return;
@@ -313,10 +304,8 @@ static void on_resolved(void *arg, const struct resolution *res)
         .on_done = on_job_done,
         .arg = p,
     };
-    if (m->has_source_ip && m->source_ip.family == (res->addr.family == AF_INET ? 4 : 6)) {
-        p->job.src.family = res->addr.family;
-        memcpy(p->job.src.bytes, m->source_ip.bytes, 16);
-    }
+    if (m->has_source_ip && m->source_ip.family == res->addr.family)
+        p->job.src = m->source_ip;
     p->ran = true;
     if (icmp_engine_submit(p->x->engine, jobs, 1) < 0) {
         p->ran = false;

@@ -5,10 +5,11 @@
 #include "test.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 
-static struct config_addr addr(const char *text)
+static struct icmp_addr addr(const char *text)
 {
-    struct config_addr a;
+    struct icmp_addr a;
 
     memset(&a, 0, sizeof(a));
     if (config_addr_parse(text, &a) != 0)
@@ -22,21 +23,33 @@ static void test_addr_parse(void)
         const char *text;
         int family;
     } cases[] = {
-        {"192.0.2.1", 4},        {"0.0.0.0", 4},      {"::1", 6},        {"2001:db8::1", 6},
-        {"::ffff:192.0.2.4", 6}, {"127.1", 0},        {"0127.0.0.1", 0}, {"192.0.2.4.5", 0},
-        {"198.18.256.1", 0},     {"fe80::1%eth0", 0}, {"[::1]", 0},      {"", 0},
-        {" 192.0.2.4", 0},       {"0x7f.0.0.1", 0},   {"localhost", 0},
+        {"192.0.2.1", AF_INET},
+        {"0.0.0.0", AF_INET},
+        {"::1", AF_INET6},
+        {"2001:db8::1", AF_INET6},
+        {"::ffff:192.0.2.4", AF_INET6},
+        {"127.1", 0},
+        {"0127.0.0.1", 0},
+        {"192.0.2.4.5", 0},
+        {"198.18.256.1", 0},
+        {"fe80::1%eth0", 0},
+        {"[::1]", 0},
+        {"", 0},
+        {" 192.0.2.4", 0},
+        {"0x7f.0.0.1", 0},
+        {"localhost", 0},
     };
-    struct config_addr a;
+    struct icmp_addr a;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         memset(&a, 0xee, sizeof(a));
         int rc = config_addr_parse(cases[i].text, &a);
         if (cases[i].family == 0) {
-            if (rc != -EINVAL || a.family != (int)0xeeeeeeee)
+            if (rc != -EINVAL || a.family != 0xeeee)
                 TEST_FAIL_AT("\"%s\" accepted", cases[i].text);
-        } else if (rc != 0 || a.family != cases[i].family) {
-            TEST_FAIL_AT("\"%s\": rc %d family %d", cases[i].text, rc, a.family);
+        } else if (rc != 0 || a.family != cases[i].family || a.scope_id != 0) {
+            TEST_FAIL_AT("\"%s\": rc %d family %d scope_id %u", cases[i].text, rc, a.family,
+                         (unsigned)a.scope_id);
         }
     }
     a = addr("192.0.2.1");
@@ -75,7 +88,7 @@ static void test_cidr(void)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct config_cidr c = {{0, {0}}, 999};
+        struct config_cidr c = {{0, {0}, 0}, 999};
         char buf[128];
         const char *why = config__parse_cidr(cases[i].text, &c, buf, sizeof(buf));
         if (cases[i].why == NULL) {
@@ -93,7 +106,7 @@ static void test_contains(void)
 {
     struct config_cidr c;
     char buf[128];
-    struct config_addr a;
+    struct icmp_addr a;
 
     CHECK(config__parse_cidr("198.18.0.128/25", &c, buf, sizeof(buf)) == NULL);
     a = addr("198.18.0.128");
@@ -114,6 +127,11 @@ static void test_contains(void)
     CHECK(config_cidr_contains(&c, &a));
     a = addr("2001:db8:8000::1");
     CHECK(!config_cidr_contains(&c, &a));
+    /* A resolved link-local address carries its zone: the network alone decides. */
+    CHECK(config__parse_cidr("fe80::/10", &c, buf, sizeof(buf)) == NULL);
+    a = addr("fe80::1");
+    a.scope_id = 3;
+    CHECK(config_cidr_contains(&c, &a));
 }
 
 static void test_host_names(void)
@@ -208,7 +226,7 @@ static void test_allowed(void)
         "\"probe.example.com\", \"*.lab.example.net\"]}}";
     struct config *cfg = NULL, *open_cfg = NULL;
     char err[512];
-    struct config_addr a;
+    struct icmp_addr a;
 
     REQUIRE(config_load_text("t.json", doc, strlen(doc), &cfg, err, sizeof(err)) == 0);
     REQUIRE(config_load_text("o.json", "{}", 2, &open_cfg, err, sizeof(err)) == 0);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -321,7 +322,7 @@ static void test_full_module(void)
     CHECK_EQ(m->preferred_ip_protocol, 4);
     CHECK(!m->ip_protocol_fallback);
     CHECK(m->has_source_ip);
-    CHECK_EQ(m->source_ip.family, 4);
+    CHECK_EQ(m->source_ip.family, AF_INET);
     CHECK(memcmp(m->source_ip.bytes, "\xc0\x00\x02\x01", 4) == 0);
     CHECK_EQ(m->payload_size, 56);
     CHECK(m->dont_fragment);
@@ -408,7 +409,7 @@ static void test_targets(void)
     REQUIRE(n == 4);
     CHECK_STR_EQ(t[0].target, "192.0.2.7");
     CHECK(t[0].is_literal);
-    CHECK_EQ(t[0].addr.family, 4);
+    CHECK_EQ(t[0].addr.family, AF_INET);
     CHECK_STR_EQ(t[0].module->name, "icmp");
     REQUIRE(t[0].n_labels == 2);
     CHECK_STR_EQ(t[0].labels[0].name, "site");
@@ -419,7 +420,7 @@ static void test_targets(void)
     CHECK_EQ(t[1].module->count, 3);
     CHECK_EQ(t[1].n_labels, 0);
     CHECK(t[2].is_literal);
-    CHECK_EQ(t[2].addr.family, 6);
+    CHECK_EQ(t[2].addr.family, AF_INET6);
     CHECK_EQ(t[2].addr.bytes[15], 1);
     CHECK(!t[3].is_literal);
     CHECK_STR_EQ(t[3].target, "Probe.Example.com.");
@@ -461,7 +462,7 @@ static void test_limits_and_web(void)
     const struct config_web *w = config_web(cfg);
     REQUIRE(l->n_allowed_cidrs == 3 && l->n_allowed_names == 2);
     CHECK_EQ(l->allowed_cidrs[0].prefix_len, 15);
-    CHECK_EQ(l->allowed_cidrs[1].addr.family, 6);
+    CHECK_EQ(l->allowed_cidrs[1].addr.family, AF_INET6);
     CHECK_EQ(l->allowed_cidrs[1].prefix_len, 32);
     CHECK_EQ(l->allowed_cidrs[2].prefix_len, 32);
     CHECK_STR_EQ(l->allowed_names[0], "probe.example.com");
@@ -590,10 +591,10 @@ static void test_default(void)
     const struct config_target *t = config_targets(cfg, &n);
     REQUIRE(n == 2);
     CHECK_STR_EQ(t[0].target, "127.0.0.1");
-    CHECK_EQ(t[0].addr.family, 4);
+    CHECK_EQ(t[0].addr.family, AF_INET);
     CHECK(t[0].module == m);
     CHECK_STR_EQ(t[1].target, "::1");
-    CHECK_EQ(t[1].addr.family, 6);
+    CHECK_EQ(t[1].addr.family, AF_INET6);
     CHECK(t[1].module == m);
     CHECK_EQ(config_limits(cfg)->n_allowed_cidrs + config_limits(cfg)->n_allowed_names, 0);
     CHECK_STR_EQ(config_web(cfg)->listen_addresses[0], ":9723");

@@ -9,12 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void walk(const struct config *cfg)
 {
-    static const struct config_addr probe = {4, {127, 0, 0, 1}};
+    static const struct icmp_addr probe = {AF_INET, {127, 0, 0, 1}, 0};
     size_t n_modules, n_targets;
     const struct config_module *m = config_modules(cfg, &n_modules);
     const struct config_target *t = config_targets(cfg, &n_targets);
