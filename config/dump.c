@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,11 @@ static void dump_module(struct dump *d, cJSON *modules, const struct config_modu
     step(d, cJSON_AddStringToObject(icmp, "preferred_ip_protocol",
                                     m->preferred_ip_protocol == 4 ? "ip4" : "ip6"));
     add_bool(d, icmp, "ip_protocol_fallback", m->ip_protocol_fallback);
+    if (m->has_source_ip) {
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(m->source_ip.family, m->source_ip.bytes, text, sizeof(text));
+        step(d, cJSON_AddStringToObject(icmp, "source_ip_address", text));
+    }
     add_uint(d, icmp, "payload_size", m->payload_size);
     add_bool(d, icmp, "dont_fragment", m->dont_fragment);
     add_uint(d, icmp, "ttl", m->ttl);

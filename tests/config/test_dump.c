@@ -22,6 +22,7 @@ static const char doc_fmt[] =
     "      \"ttl\": 32, \"count\": 3, \"interval\": \"250ms\", \"tos\": 16,\n"
     "      \"buckets\": [0.0005, 0.001, 0.3, 2.5]}},\n"
     "    \"v6\": {\"timeout\": \"2s\", \"icmp\": {\"echo_timeout\": \"1500ms\",\n"
+    "      \"source_ip_address\": \"2001:db8::5\",\n"
     "      \"buckets\": [1e-05, 10]}}\n"
     "  },\n"
     "  \"targets\": [\n"
@@ -67,6 +68,7 @@ static const char want_fmt[] =
     "\t\t\t\"icmp\":\t{\n"
     "\t\t\t\t\"preferred_ip_protocol\":\t\"ip6\",\n"
     "\t\t\t\t\"ip_protocol_fallback\":\ttrue,\n"
+    "\t\t\t\t\"source_ip_address\":\t\"2001:db8::5\",\n"
     "\t\t\t\t\"payload_size\":\t28,\n"
     "\t\t\t\t\"dont_fragment\":\tfalse,\n"
     "\t\t\t\t\"ttl\":\t64,\n"
@@ -168,6 +170,7 @@ static void check_same_module(const struct config_module *a, const struct config
     CHECK_EQ(a->preferred_ip_protocol, b->preferred_ip_protocol);
     CHECK_EQ(a->ip_protocol_fallback, b->ip_protocol_fallback);
     CHECK_EQ(a->has_source_ip, b->has_source_ip);
+    CHECK(!a->has_source_ip || same_addr(&a->source_ip, &b->source_ip));
     CHECK_EQ(a->payload_size, b->payload_size);
     CHECK_EQ(a->dont_fragment, b->dont_fragment);
     CHECK_EQ(a->ttl, b->ttl);
