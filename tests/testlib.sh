@@ -52,3 +52,10 @@ debian_mirror() {
                if (main) { split(uris, u, /[ \t]+/); print u[2]; exit } }' "$f"
     done
 }
+
+# usage_exit: prints the calling script's usage, its header comment from "# Usage:" up to
+# "# Steps:", on stderr and exits 2 (bad usage).
+usage_exit() {
+    awk '/^# Usage:/ { p = 1 } /^# Steps:/ { exit } p { sub(/^# ?/, ""); print }' "$0" >&2
+    exit 2
+}

@@ -220,11 +220,7 @@ refresh_base=""
 case "${1:-}" in
 "") ;;
 --refresh-base) refresh_base=1 ;;
-*)
-    awk '/^# Usage:/ { p = 1 } /^# Steps:/ { exit } p { sub(/^# ?/, ""); print }' \
-        "${BASH_SOURCE[0]}" >&2
-    exit 2
-    ;;
+*) usage_exit ;;
 esac
 
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, podman's root storage, chroot)"

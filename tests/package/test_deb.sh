@@ -321,17 +321,10 @@ if [ "${1:-}" = --run ]; then
 fi
 
 # ---------------------------------------------------------------------------------------
-# Outer part.
-
-refresh_base=""
+# Outer part: [--refresh-base].
 case "${1:-}" in
-"") ;;
---refresh-base) refresh_base=1 ;;
-*)
-    awk '/^# Usage:/ { p = 1 } /^# Steps:/ { exit } p { sub(/^# ?/, ""); print }' \
-        "${BASH_SOURCE[0]}" >&2
-    exit 2
-    ;;
+"" | --refresh-base) refresh_base=${1:-} ;;
+*) usage_exit ;;
 esac
 
 skip() {
