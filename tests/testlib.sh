@@ -23,3 +23,39 @@ check_done() {
     fi
     echo "$(basename "$0"): all checks passed"
 }
+
+# debian_mirror: prints the Debian mirror apt uses on this machine, for debootstrap: the
+# first enabled "deb" source of a main suite (no "-security"/"-updates"), one-line (.list)
+# or deb822 (.sources) format (take the first line: `debian_mirror | sed -n 1p`).
+debian_mirror() {
+    local f
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -r "$f" ] || continue
+        # deb [options] URI SUITE COMPONENT...
+        awk '$1 == "deb" { i = 2
+                 if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+                 if ($(i + 1) !~ /[-\/]/) { print $i; exit } }' "$f"
+    done
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        # Stanzas separated by blank lines; Enabled: no skips one.
+        awk 'BEGIN { RS = ""; FS = "\n" }
+             { types = uris = suites = ""; enabled = 1
+               for (i = 1; i <= NF; i++) {
+                   if ($i ~ /^Types:/) types = $i
+                   else if ($i ~ /^URIs:/) uris = $i
+                   else if ($i ~ /^Suites:/) suites = $i
+                   else if ($i ~ /^Enabled:[ \t]*no/) enabled = 0 }
+               if (!enabled || types !~ /[ \t]deb([ \t]|$)/) next
+               n = split(suites, s, /[ \t]+/); main = 0
+               for (j = 2; j <= n; j++) if (s[j] != "" && s[j] !~ /[-\/]/) main = 1
+               if (main) { split(uris, u, /[ \t]+/); print u[2]; exit } }' "$f"
+    done
+}
+
+# usage_exit: prints the calling script's usage, its header comment from "# Usage:" up to
+# "# Steps:", on stderr and exits 2 (bad usage).
+usage_exit() {
+    awk '/^# Usage:/ { p = 1 } /^# Steps:/ { exit } p { sub(/^# ?/, ""); print }' "$0" >&2
+    exit 2
+}

@@ -220,11 +220,7 @@ refresh_base=""
 case "${1:-}" in
 "") ;;
 --refresh-base) refresh_base=1 ;;
-*)
-    awk '/^# Usage:/ { p = 1 } /^# Steps:/ { exit } p { sub(/^# ?/, ""); print }' \
-        "${BASH_SOURCE[0]}" >&2
-    exit 2
-    ;;
+*) usage_exit ;;
 esac
 
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, podman's root storage, chroot)"
@@ -236,34 +232,8 @@ done
 [ -r /usr/share/keyrings/debian-archive-keyring.gpg ] ||
     skip "no Debian archive keyring for debootstrap (apt-get install debian-archive-keyring)"
 
-# The Debian mirror apt uses here: the first enabled "deb" source of a main suite (no
-# "-security"/"-updates"), one-line (.list) or deb822 (.sources) format. debootstrap asks
-# it for bookworm whatever this machine runs.
-debian_mirror() {
-    local f
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -r "$f" ] || continue
-        # deb [options] URI SUITE COMPONENT...
-        awk '$1 == "deb" { i = 2
-                 if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
-                 if ($(i + 1) !~ /[-\/]/) { print $i; exit } }' "$f"
-    done
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -r "$f" ] || continue
-        # Stanzas separated by blank lines; Enabled: no skips one.
-        awk 'BEGIN { RS = ""; FS = "\n" }
-             { types = uris = suites = ""; enabled = 1
-               for (i = 1; i <= NF; i++) {
-                   if ($i ~ /^Types:/) types = $i
-                   else if ($i ~ /^URIs:/) uris = $i
-                   else if ($i ~ /^Suites:/) suites = $i
-                   else if ($i ~ /^Enabled:[ \t]*no/) enabled = 0 }
-               if (!enabled || types !~ /[ \t]deb([ \t]|$)/) next
-               n = split(suites, s, /[ \t]+/); main = 0
-               for (j = 2; j <= n; j++) if (s[j] != "" && s[j] !~ /[-\/]/) main = 1
-               if (main) { split(uris, u, /[ \t]+/); print u[2]; exit } }' "$f"
-    done
-}
+# The Debian mirror apt uses here (debian_mirror, testlib.sh); debootstrap asks it for
+# bookworm whatever this machine runs.
 mirror=$(debian_mirror | sed -n 1p) # sed reads all: no SIGPIPE under pipefail
 [ -n "$mirror" ] || skip "no Debian mirror found in /etc/apt/sources.list*"
 
