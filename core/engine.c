@@ -864,7 +864,7 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
         r->from = pkt->from;
         r->rtt_ns = rx_rt - (s->tx_rt >= 0 ? s->tx_rt : s->sent_rt);
         r->tx_stamped = s->tx_rt >= 0;
-        r->ttl = (uint8_t)(ttl > 0 ? ttl : pkt->ttl);
+        r->ttl = (int16_t)(ttl >= 0 ? ttl : pkt->has_ttl ? pkt->ttl : -1);
         if (pkt->is_error)
             job->errors++;
         else
@@ -914,7 +914,7 @@ static ssize_t receive(struct icmp_engine *e, struct family *f, int flags,
         return -errno;
     *rx_rt = -1;
     *tx_rt = -1;
-    *ttl = 0;
+    *ttl = -1;
     ee->ee_origin = 0;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS &&
@@ -990,7 +990,7 @@ static void drain_errqueue(struct icmp_engine *e, struct family *f)
                                  &pkt) == 0) {
             /* The kernel rewrote our identifier on the way out; the quote shows its own. */
             pkt.id = f->id;
-            handle_packet(e, f, &pkt, rx_rt, 0);
+            handle_packet(e, f, &pkt, rx_rt, ttl);
         } else {
             atomic_fetch_add(&e->stats.foreign, 1);
         }
@@ -1472,7 +1472,7 @@ int icmp_engine_submit(struct icmp_engine *e, struct icmp_job *const *jobs, size
         j->priv.state = JOB_QUEUED;
         for (uint32_t k = 0; k < j->count; k++) {
             j->results[k] = (struct icmp_echo_result){
-                .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1};
+                .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1, .ttl = -1};
         }
     }
     pthread_mutex_lock(&e->lock);

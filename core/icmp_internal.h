@@ -20,7 +20,8 @@ struct icmp__packet {
     uint16_t seq;                /* sequence number, likewise */
     struct icmp_addr from;       /* sender of the message (raw v4: from the IP header) */
     struct icmp_addr quoted_dst; /* errors: destination of the quoted request (if known) */
-    uint8_t ttl;                 /* raw v4: TTL from the IP header; 0 when unknown */
+    uint8_t ttl;                 /* raw v4: TTL from the IP header; else 0 (see has_ttl) */
+    bool has_ttl;                /* ttl was read from the packet (raw v4) */
     const uint8_t *payload;      /* echo data of the reply, or of the quoted request */
     size_t payload_len;          /* bytes available at payload (quotes may be truncated) */
     enum icmp_status status;     /* SUCCESS for a reply, the mapped status for an error */

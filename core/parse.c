@@ -172,6 +172,7 @@ int icmp__parse_v4_raw(const uint8_t *buf, size_t len, struct icmp__packet *pkt)
     memset(pkt, 0, sizeof(*pkt));
     set_addr(&pkt->from, AF_INET, buf + 12);
     pkt->ttl = buf[8];
+    pkt->has_ttl = true;
     icmp = buf + ihl;
     ilen = total - ihl;
     if (ilen < ICMP_HEADER_LEN)

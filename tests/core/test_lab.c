@@ -38,6 +38,7 @@ struct fam {
     int family;
     char tag[16]; /* "v4 raw" */
     struct icmp_addr fast, delay, loss, dup, corrupt, wrongid, late, ttl, router, far, blackhole;
+    struct icmp_addr ttl0;
     struct icmp_addr anyip; /* the prefix */
     unsigned int anyip_len; /* its length */
     struct unreach unreach[4];
@@ -151,6 +152,7 @@ static void load_family(struct fam *f, int family)
     ADDR(router, "ROUTER");
     ADDR(far, "FAR");
     ADDR(blackhole, "BLACKHOLE");
+    ADDR(ttl0, "TTL0");
 #undef ADDR
     snprintf(name, sizeof(name), "%sANYIP_NET", v);
     lab_prefix(name, &f->anyip, &f->anyip_len);
@@ -425,8 +427,8 @@ static int sc_delay(struct icmp_engine *e, const struct fam *f)
         else if (abs64(r->rtt_ns - delay_ms * TU_MS) > TU_MS)
             TEST_FAIL_AT("%s: echo %u: rtt %.3f ms, want %d +- 1 ms", what, i,
                          (double)r->rtt_ns / 1e6, delay_ms);
-        if (r->ttl != ev[i]->ttl)
-            TEST_FAIL_AT("%s: echo %u: ttl %u, the responder sent %u", what, i, r->ttl, ev[i]->ttl);
+        if (r->ttl != (int)ev[i]->ttl)
+            TEST_FAIL_AT("%s: echo %u: ttl %d, the responder sent %u", what, i, r->ttl, ev[i]->ttl);
         /* sent_ns is CLOCK_REALTIME and taken before the send: the responder's receive stamp
          * of the request is a little later. */
         if (oneway < -200000 || oneway > 2 * TU_MS)
@@ -579,7 +581,7 @@ static void sc_ttl(struct icmp_engine *e, const struct fam *f)
     check_all(t, ICMP_STATUS_SUCCESS, &f->ttl, what);
     for (uint32_t i = 0; i < 2; i++) {
         if (t->results[i].ttl != reply_ttl)
-            TEST_FAIL_AT("%s: echo %u: ttl %u, want %d", what, i, t->results[i].ttl, reply_ttl);
+            TEST_FAIL_AT("%s: echo %u: ttl %d, want %d", what, i, t->results[i].ttl, reply_ttl);
     }
     tu_job_free(t);
 }
@@ -594,7 +596,7 @@ static void sc_router(struct icmp_engine *e, const struct fam *f)
         check_all(t, ICMP_STATUS_SUCCESS, &f->far, what);
         for (uint32_t i = 0; i < 2; i++) {
             if (t->results[i].ttl != 63)
-                TEST_FAIL_AT("%s: echo %u: ttl %u, want 63", what, i, t->results[i].ttl);
+                TEST_FAIL_AT("%s: echo %u: ttl %d, want 63", what, i, t->results[i].ttl);
         }
         tu_job_free(t);
     }
@@ -641,6 +643,10 @@ static void sc_unreach(struct icmp_engine *e, const struct fam *f)
         tu_check_consistent(t[i], what);
         CHECK_EQ(t[i]->job.errors, 1);
         check_all(t[i], f->unreach[i].status, &f->router, what);
+        /* The error's own TTL, as the router sent it (one hop), in both socket modes. */
+        int16_t ttl = t[i]->results[0].ttl;
+        if (ttl != 64)
+            TEST_FAIL_AT("%s: ttl %d, want the router's 64", what, ttl);
         int64_t took = t[i]->done_ns - t[i]->submit_ns;
         fprintf(stderr, "%s: %s after %.1f ms\n", what, icmp_status_name(t[i]->results[0].status),
                 (double)took / 1e6);
@@ -834,6 +840,33 @@ static void sc_cancel(struct icmp_engine *e, const struct fam *f)
     tu_job_free(t);
 }
 
+/* A reply with TTL / hop limit 0 reports 0; an echo without a reply reports no TTL (-1). */
+static void sc_ttl0(struct icmp_engine *e, const struct fam *f)
+{
+    char what[64];
+
+    snprintf(what, sizeof(what), "%s ttl 0 host", f->tag);
+    struct tu_job *t = run_job(e, &f->ttl0, 2, 10 * TU_MS, 1000 * TU_MS, 3000 * TU_MS, what);
+    if (t != NULL) {
+        check_all(t, ICMP_STATUS_SUCCESS, &f->ttl0, what);
+        for (uint32_t i = 0; i < 2; i++) {
+            int16_t ttl = t->results[i].ttl;
+            if (ttl != 0)
+                TEST_FAIL_AT("%s: echo %u: ttl %d, want 0", what, i, ttl);
+        }
+        tu_job_free(t);
+    }
+    snprintf(what, sizeof(what), "%s ttl of a timed-out echo", f->tag);
+    t = run_job(e, &f->blackhole, 1, 0, 100 * TU_MS, 2000 * TU_MS, what);
+    if (t != NULL) {
+        int16_t ttl = t->results[0].ttl;
+        check_all(t, ICMP_STATUS_TIMED_OUT, NULL, what);
+        if (ttl != -1)
+            TEST_FAIL_AT("%s: ttl %d, want -1 (no reply, no TTL)", what, ttl);
+        tu_job_free(t);
+    }
+}
+
 static void sc_deadline(struct icmp_engine *e, const struct fam *f)
 {
     char what[64];
@@ -909,6 +942,13 @@ static void sc_sync(const struct fam *f)
     CHECK_EQ(rc, 1);
     if (rc == 1)
         CHECK_EQ(r->ttl, reply_ttl);
+    /* TTL 0 is a TTL like any other. */
+    rc = icmp_send_echo(h, &f->ttl0, data, sizeof(data), NULL, buf.bytes, size, 2000);
+    CHECK_EQ(rc, 1);
+    if (rc == 1) {
+        CHECK_EQ(r->status, ICMP_STATUS_SUCCESS);
+        CHECK_EQ(r->ttl, 0);
+    }
 
     /* An ICMP error is a record of its own, from the router. */
     int64_t t0 = tu_now_ns();
@@ -933,6 +973,8 @@ static void sc_sync(const struct fam *f)
     CHECK_EQ(rc, 0);
     CHECK_EQ(icmp_last_status(h), ICMP_STATUS_TIMED_OUT);
     CHECK_EQ(r->status, ICMP_STATUS_TIMED_OUT);
+    int16_t no_ttl = r->ttl;
+    CHECK_EQ(no_ttl, -1);
     if (took < 200 * TU_MS || took > 350 * TU_MS)
         TEST_FAIL_AT("%s blackhole: returned after %.1f ms, want about 200", what,
                      (double)took / 1e6);
@@ -1152,6 +1194,7 @@ int main(void)
         sc_concurrency(e, f);
         sc_cancel(e, f);
         sc_deadline(e, f);
+        sc_ttl0(e, f);
         icmp_engine_close(e);
         sc_sync(f);
         fprintf(stderr, "%s: scenarios took %.1f s\n", f->tag, (double)(tu_now_ns() - t0) / 1e9);
