@@ -20,6 +20,8 @@
  * - A reply counts only if its identifier, sequence, source address and whole payload
  *   (our nonce, the send stamp, then the data) match. Everything else is counted as
  *   duplicate, late, corrupt or foreign, never as success.
+ * - Addresses match with their zone only where both sides have one (same_host): the kernel
+ *   gives a link-local source the zone of its interface, a quoted header carries none.
  *
  * Round-trip times are kernel stamps on both sides, both CLOCK_REALTIME: the receive stamp
  * (SO_TIMESTAMPNS) minus the software transmit stamp (SO_TIMESTAMPING with OPT_ID, read
@@ -799,6 +801,23 @@ static int64_t send_due(struct icmp_engine *e)
  * Receiving.
  */
 
+/*
+ * Whether an address a packet names (a reply's source, an error's quoted destination) is the
+ * job's target. A zone (scope id) tells apart only addresses that need one: the kernel gives a
+ * link-local source the zone of the interface it came in on and a global source none, the IPv6
+ * header quoted by an error carries none, and a target may carry one it does not need
+ * (2001:db8::1%eth0, which getaddrinfo and icmp_addr_parse accept). So zones must agree only
+ * where both sides have one: a reply from fe80::1 on another interface than the target's zone
+ * is not the target's.
+ */
+static bool same_host(const struct icmp_addr *got, const struct icmp_addr *target)
+{
+    size_t n = target->family == AF_INET ? 4 : 16;
+
+    return got->family == target->family && memcmp(got->bytes, target->bytes, n) == 0 &&
+           (got->scope_id == 0 || target->scope_id == 0 || got->scope_id == target->scope_id);
+}
+
 /* Handles one parsed message: matches it to an echo of ours and settles or counts it. */
 static void handle_packet(struct icmp_engine *e, struct family *f, const struct icmp__packet *pkt,
                           int64_t rx_rt, int ttl)
@@ -835,11 +854,11 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
     target = &job->dst;
     sent_len = job->payload_size;
     if (pkt->is_error) {
-        ok = icmp_addr_equal(&pkt->quoted_dst, target) &&
+        ok = same_host(&pkt->quoted_dst, target) &&
              icmp__payload_check(pkt->payload, pkt->payload_len, sent_len, e->nonce, s->sent_rt,
                                  pkt->seq, job->data, true);
     } else {
-        ok = icmp_addr_equal(&pkt->from, target) &&
+        ok = same_host(&pkt->from, target) &&
              icmp__payload_check(pkt->payload, pkt->payload_len, sent_len, e->nonce, s->sent_rt,
                                  pkt->seq, job->data, false);
     }

@@ -867,6 +867,66 @@ static void sc_ttl0(struct icmp_engine *e, const struct fam *f)
     }
 }
 
+/*
+ * A link-local target with its zone (fe80::...%if): the reply comes from the target on the
+ * zone's interface and must count; an error about a link-local target (neighbour discovery
+ * fails, the kernel reports address unreachable) must settle its echo at once.
+ */
+static void sc_link_local(struct icmp_engine *e, const struct fam *f)
+{
+    struct icmp_addr router_ll, nobody;
+    char text[96], what[96];
+    const char *ifname = lab_env("CLIENT_IF_ROUTER");
+
+    if (f->family != AF_INET6)
+        return;
+    snprintf(text, sizeof(text), "%s%%%s", lab_env("V6_ROUTER_LL"), ifname);
+    REQUIRE(icmp_addr_parse(text, &router_ll) == 0);
+    snprintf(text, sizeof(text), "%s%%%s", lab_env("V6_LL_NOBODY"), ifname);
+    REQUIRE(icmp_addr_parse(text, &nobody) == 0);
+    /* Link-local on a lab interface: such traffic cannot leave the link. */
+    REQUIRE(router_ll.scope_id != 0 && router_ll.bytes[0] == 0xfe &&
+            (router_ll.bytes[1] & 0xc0) == 0x80 && strncmp(ifname, "nl", 2) == 0);
+    REQUIRE(nobody.scope_id == router_ll.scope_id && nobody.bytes[0] == 0xfe);
+
+    snprintf(what, sizeof(what), "%s link-local %s%%%s", f->tag, lab_env("V6_ROUTER_LL"), ifname);
+    struct tu_job *t = run_job(e, &router_ll, 3, 10 * TU_MS, 1000 * TU_MS, 3000 * TU_MS, what);
+    if (t != NULL) {
+        CHECK_EQ(t->job.received, 3);
+        CHECK_EQ(t->job.corrupt, 0);
+        check_all(t, ICMP_STATUS_SUCCESS, &router_ll, what);
+        tu_job_free(t);
+    }
+    /* A zone on an address that needs none (getaddrinfo and icmp_addr_parse accept one): the
+     * kernel ignores it on the way out and reports the reply's source without one. */
+    struct icmp_addr zoned = f->router;
+    zoned.scope_id = router_ll.scope_id;
+    snprintf(what, sizeof(what), "%s global address with a zone %s%%%s", f->tag,
+             lab_env("V6_ROUTER"), ifname);
+    t = run_job(e, &zoned, 2, 10 * TU_MS, 1000 * TU_MS, 3000 * TU_MS, what);
+    if (t != NULL) {
+        CHECK_EQ(t->job.received, 2);
+        CHECK_EQ(t->job.corrupt, 0);
+        check_all(t, ICMP_STATUS_SUCCESS, &f->router, what);
+        tu_job_free(t);
+    }
+    snprintf(what, sizeof(what), "%s link-local nobody %s%%%s", f->tag, lab_env("V6_LL_NOBODY"),
+             ifname);
+    t = run_job(e, &nobody, 1, 0, 3000 * TU_MS, 5000 * TU_MS, what);
+    if (t != NULL) {
+        int64_t took = t->done_ns - t->submit_ns;
+        fprintf(stderr, "%s: %s after %.1f ms\n", what, icmp_status_name(t->results[0].status),
+                (double)took / 1e6);
+        CHECK_EQ(t->job.corrupt, 0);
+        CHECK_EQ(t->job.errors, 1);
+        check_all(t, ICMP_STATUS_DEST_HOST_UNREACHABLE, NULL, what);
+        if (took > 1000 * TU_MS)
+            TEST_FAIL_AT("%s: settled after %.0f ms, want within 1 s (timeout 3 s)", what,
+                         (double)took / 1e6);
+        tu_job_free(t);
+    }
+}
+
 static void sc_deadline(struct icmp_engine *e, const struct fam *f)
 {
     char what[64];
@@ -1195,6 +1255,7 @@ int main(void)
         sc_cancel(e, f);
         sc_deadline(e, f);
         sc_ttl0(e, f);
+        sc_link_local(e, f);
         icmp_engine_close(e);
         sc_sync(f);
         fprintf(stderr, "%s: scenarios took %.1f s\n", f->tag, (double)(tu_now_ns() - t0) / 1e9);
