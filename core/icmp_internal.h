@@ -20,6 +20,8 @@ struct icmp__packet {
     uint16_t seq;                /* sequence number, likewise */
     struct icmp_addr from;       /* sender of the message (raw v4: from the IP header) */
     struct icmp_addr quoted_dst; /* errors: destination of the quoted request (if known) */
+    struct icmp_addr quoted_src; /* raw errors: source of the quoted request, else none */
+    uint16_t quoted_cksum;       /* errors: the ICMP checksum of the quoted request */
     uint8_t ttl;                 /* raw v4: TTL from the IP header; else 0 (see has_ttl) */
     bool has_ttl;                /* ttl was read from the packet (raw v4) */
     const uint8_t *payload;      /* echo data of the reply, or of the quoted request */
@@ -80,6 +82,17 @@ void icmp__payload_fill(uint8_t *payload, size_t len, uint64_t nonce, int64_t st
  */
 bool icmp__payload_check(const uint8_t *got, size_t got_len, size_t sent_len, uint64_t nonce,
                          int64_t stamp, uint16_t seq, const void *data, bool truncated);
+
+/*
+ * The ICMP checksum our echo request carried on the wire (what an ICMP error quotes of it
+ * even when it quotes nothing else): type, code 0, id and seq, then the payload
+ * icmp__payload_fill makes of nonce, stamp, seq and data (payload_len bytes). IPv6 includes
+ * the pseudo-header of src and dst. It covers the nonce and the send stamp, so it proves (to
+ * 16 bits) that a short quote is of our echo. Pure.
+ */
+uint16_t icmp__echo_checksum(int family, const struct icmp_addr *src, const struct icmp_addr *dst,
+                             uint16_t id, uint16_t seq, uint64_t nonce, int64_t stamp,
+                             const void *data, size_t payload_len);
 
 /*
  * Drives an engine opened with no_thread until *done is set by a job's callback: the

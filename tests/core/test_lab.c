@@ -38,9 +38,10 @@ struct fam {
     int family;
     char tag[16]; /* "v4 raw" */
     struct icmp_addr fast, delay, loss, dup, corrupt, wrongid, late, ttl, router, far, blackhole;
-    struct icmp_addr ttl0;
-    struct icmp_addr anyip; /* the prefix */
-    unsigned int anyip_len; /* its length */
+    struct icmp_addr short_err, forge_short, ttl0;
+    struct icmp_addr delay_link; /* the delay host's own address: the source of its errors */
+    struct icmp_addr anyip;      /* the prefix */
+    unsigned int anyip_len;      /* its length */
     struct unreach unreach[4];
 };
 
@@ -152,7 +153,10 @@ static void load_family(struct fam *f, int family)
     ADDR(router, "ROUTER");
     ADDR(far, "FAR");
     ADDR(blackhole, "BLACKHOLE");
+    ADDR(short_err, "SHORT_ERR");
+    ADDR(forge_short, "FORGE_SHORT");
     ADDR(ttl0, "TTL0");
+    ADDR(delay_link, "DELAY_LINK");
 #undef ADDR
     snprintf(name, sizeof(name), "%sANYIP_NET", v);
     lab_prefix(name, &f->anyip, &f->anyip_len);
@@ -205,6 +209,7 @@ struct log_ev {
     int64_t t;
     int64_t hold_ns;
     int64_t rx_ns; /* the request's receive stamp (CLOCK_REALTIME) */
+    int quote;     /* ev=error: echo data bytes the error quoted; else -1 */
 };
 
 struct log {
@@ -236,6 +241,7 @@ static void log_read(struct log *log)
         bool have_dst = false, have_seq = false, have_t = false;
 
         memset(&e, 0, sizeof(e));
+        e.quote = -1;
         for (char *tok = line; tok != NULL && *tok != '\0';) {
             char *next = strchr(tok, ' ');
             if (next != NULL)
@@ -257,11 +263,14 @@ static void log_read(struct log *log)
                     e.t = strtoll(val, NULL, 10), have_t = true;
                 else if (strcmp(tok, "hold_ns") == 0)
                     e.hold_ns = strtoll(val, NULL, 10);
+                else if (strcmp(tok, "quote") == 0)
+                    e.quote = (int)strtol(val, NULL, 10);
             }
             tok = next;
         }
         if (!have_dst || !have_seq || !have_t ||
-            (strcmp(e.ev, "reply") != 0 && strcmp(e.ev, "dup") != 0 && strcmp(e.ev, "drop") != 0))
+            (strcmp(e.ev, "reply") != 0 && strcmp(e.ev, "dup") != 0 && strcmp(e.ev, "drop") != 0 &&
+             strcmp(e.ev, "error") != 0))
             continue;
         e.rx_ns = strcmp(e.ev, "drop") == 0 ? e.t : e.t - e.hold_ns;
         if (log->n == cap) {
@@ -275,7 +284,7 @@ static void log_read(struct log *log)
     fclose(f);
 }
 
-/* The newest reply or drop line for (dst, seq), if its request arrived after sent_ns (less a
+/* The newest reply, error or drop line for (dst, seq), if its request arrived after sent_ns (less a
  * millisecond of slack): older lines belong to earlier echoes with the same sequence. */
 static const struct log_ev *log_find(const struct log *log, const char *dst, unsigned int seq,
                                      int64_t sent_ns)
@@ -840,6 +849,143 @@ static void sc_cancel(struct icmp_engine *e, const struct fam *f)
     tu_job_free(t);
 }
 
+/*
+ * Errors quoting only the IP header and the 8-byte ICMP header of the echo (RFC 792's minimum,
+ * what older routers send; RFC 4443 lets a v6 router send as little): no echo data, so none of
+ * our nonce. They must still settle their echo at once, not leave it to time out.
+ */
+static void sc_short_error(struct icmp_engine *e, const struct fam *f)
+{
+    char what[64];
+    struct log log = {NULL, 0};
+    const struct log_ev *ev[3];
+
+    snprintf(what, sizeof(what), "%s short-quote errors", f->tag);
+    struct tu_job *t = run_job(e, &f->short_err, 3, 20 * TU_MS, 3000 * TU_MS, 6000 * TU_MS, what);
+    if (t == NULL)
+        return;
+    int64_t took = t->done_ns - t->submit_ns;
+    fprintf(stderr, "%s: %s after %.1f ms (timeout 3 s)\n", what,
+            icmp_status_name(t->results[0].status), (double)took / 1e6);
+    CHECK_EQ(t->job.sent, 3);
+    CHECK_EQ(t->job.errors, 3);
+    CHECK_EQ(t->job.received, 0);
+    check_all(t, ICMP_STATUS_DEST_HOST_UNREACHABLE, &f->delay_link, what);
+    if (took > 1000 * TU_MS)
+        TEST_FAIL_AT("%s: settled after %.0f ms, want within 1 s (timeout 3 s)", what,
+                     (double)took / 1e6);
+    /* The ground truth: the responder answered each echo with an error quoting no data. */
+    uint32_t found = log_match(t, &log, ev);
+    for (uint32_t i = 0; i < 3; i++) {
+        if (ev[i] != NULL && (strcmp(ev[i]->ev, "error") != 0 || ev[i]->quote != 0))
+            TEST_FAIL_AT("%s: echo %u: the responder logged ev=%s quote=%d, want error, 0", what, i,
+                         ev[i]->ev, ev[i]->quote);
+    }
+    if (found != 3)
+        TEST_FAIL_AT("%s: %u of 3 echoes in the responder's log", what, found);
+    log_free(&log);
+    tu_job_free(t);
+}
+
+/*
+ * Forged short errors (tests/netlab: forge_quote=0) from an attacker who sees one echo of
+ * ours: they claim echoes to the blackhole with our identifier and the sequence numbers
+ * next to the one it saw, which are exactly those of our blackhole echoes in flight. Nothing
+ * of such an error proves it ours but the quoted checksum, which covers our secret nonce and
+ * the send stamp: none of them may settle a blackhole echo.
+ */
+static uint32_t forged_errors_naming(int family, unsigned int req_seq,
+                                     const struct tu_job *const *t, size_t n)
+{
+    FILE *fp = fopen(log_path, "r");
+    char line[1024], fam[8];
+    uint32_t hits = 0;
+
+    if (fp == NULL)
+        return 0;
+    snprintf(fam, sizeof(fam), " fam=%d ", family == AF_INET ? 4 : 6);
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        const char *id = strstr(line, " id="), *seq = strstr(line, " seq=");
+        const char *rid = strstr(line, " req_id="), *rseq = strstr(line, " req_seq=");
+        if (strstr(line, " ev=forge ") == NULL || strstr(line, " kind=error ") == NULL ||
+            strstr(line, fam) == NULL || id == NULL || seq == NULL || rid == NULL || rseq == NULL ||
+            strtoul(rseq + 9, NULL, 10) != req_seq ||
+            strtoul(id + 4, NULL, 10) != strtoul(rid + 8, NULL, 10))
+            continue;
+        unsigned long s = strtoul(seq + 5, NULL, 10);
+        for (size_t k = 0; k < n; k++) {
+            for (uint32_t i = 0; i < t[k]->job.count; i++)
+                hits += t[k]->results[i].sent && t[k]->results[i].seq == s;
+        }
+    }
+    fclose(fp);
+    return hits;
+}
+
+static void sc_forge_short(struct icmp_engine *e, const struct fam *f)
+{
+    struct icmp_engine_stats before, after;
+    struct tu_job *t[3];
+    struct icmp_job *jobs[3];
+    char what[64];
+
+    snprintf(what, sizeof(what), "%s forged short errors", f->tag);
+    /* Sent in this order, back to back: four blackhole echoes, the forger's, four more. */
+    t[0] = tu_job_new(&f->blackhole, 4, 0, 300 * TU_MS, 56);
+    t[1] = tu_job_new(&f->forge_short, 1, 0, 1000 * TU_MS, 56);
+    t[2] = tu_job_new(&f->blackhole, 4, 0, 300 * TU_MS, 56);
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = &t[i]->job;
+        t[i]->submit_ns = tu_now_ns();
+    }
+    tu_stats(e, &before);
+    int rc = icmp_engine_submit(e, jobs, 3);
+    CHECK_EQ(rc, 0);
+    if (rc != 0) {
+        for (int i = 0; i < 3; i++)
+            tu_job_not_submitted(t[i]);
+    } else if (!tu_wait(t, 3, 3000 * TU_MS)) {
+        TEST_FAIL_AT("%s: not all completed within 3 s", what);
+    }
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        if (t[i]->calls == 0)
+            continue;
+        tu_check_consistent(t[i], what);
+        if (i == 1) {
+            check_all(t[i], ICMP_STATUS_SUCCESS, &f->forge_short, what);
+            continue;
+        }
+        CHECK_EQ(t[i]->job.sent, 4);
+        CHECK_EQ(t[i]->job.errors, 0);
+        check_all(t[i], ICMP_STATUS_TIMED_OUT, NULL, what);
+    }
+    if (rc == 0 && t[1]->calls > 0 && t[1]->results[0].sent) {
+        const struct tu_job *bh[2] = {t[0], t[2]};
+        uint32_t hits = 0;
+        /* The forger logs its packets after sending them: wait for them (up to 1 s). */
+        for (int attempt = 0; attempt < 20 && hits == 0; attempt++) {
+            hits = forged_errors_naming(f->family, t[1]->results[0].seq, bh, 2);
+            if (hits == 0)
+                tu_sleep_ns(50 * TU_MS);
+        }
+        tu_settled_stats(e, &before, 9, &after);
+        fprintf(stderr,
+                "%s: %u forged errors named a blackhole echo of ours; foreign +%" PRIu64 "\n", what,
+                hits, after.foreign - before.foreign);
+        if (hits == 0)
+            TEST_FAIL_AT("%s: no forged error named a blackhole echo (the test does not bite)",
+                         what);
+        if (after.foreign - before.foreign < hits)
+            TEST_FAIL_AT("%s: foreign +%" PRIu64 ", want >= %u", what,
+                         after.foreign - before.foreign, hits);
+        CHECK_EQ(after.replies[ICMP_STATUS_DEST_HOST_UNREACHABLE] -
+                     before.replies[ICMP_STATUS_DEST_HOST_UNREACHABLE],
+                 0);
+    }
+    for (int i = 0; i < 3; i++)
+        tu_job_free(t[i]);
+}
+
 /* A reply with TTL / hop limit 0 reports 0; an echo without a reply reports no TTL (-1). */
 static void sc_ttl0(struct icmp_engine *e, const struct fam *f)
 {
@@ -1009,11 +1155,21 @@ static void sc_sync(const struct fam *f)
         CHECK_EQ(r->status, ICMP_STATUS_SUCCESS);
         CHECK_EQ(r->ttl, 0);
     }
+    /* A short-quote error settles the call at once. */
+    int64_t t0 = tu_now_ns();
+    rc = icmp_send_echo(h, &f->short_err, data, sizeof(data), NULL, buf.bytes, size, 3000);
+    int64_t took = tu_now_ns() - t0;
+    CHECK_EQ(rc, 1);
+    CHECK_EQ(icmp_last_status(h), ICMP_STATUS_DEST_HOST_UNREACHABLE);
+    if (rc == 1 && !tu_same_addr(&r->address, &f->delay_link))
+        TEST_FAIL_AT("%s short-quote error: address %s, want the delay host's link", what,
+                     tu_fmt(&r->address, a, sizeof(a)));
+    CHECK_LT(took, 1000 * TU_MS);
 
     /* An ICMP error is a record of its own, from the router. */
-    int64_t t0 = tu_now_ns();
+    t0 = tu_now_ns();
     rc = icmp_send_echo(h, &f->unreach[0].addr, data, sizeof(data), NULL, buf.bytes, size, 3000);
-    int64_t took = tu_now_ns() - t0;
+    took = tu_now_ns() - t0;
     CHECK_EQ(rc, 1);
     if (rc == 1) {
         if (r->status != f->unreach[0].status)
@@ -1254,6 +1410,8 @@ int main(void)
         sc_concurrency(e, f);
         sc_cancel(e, f);
         sc_deadline(e, f);
+        sc_short_error(e, f);
+        sc_forge_short(e, f);
         sc_ttl0(e, f);
         sc_link_local(e, f);
         icmp_engine_close(e);
