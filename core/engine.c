@@ -30,12 +30,29 @@
  * - Addresses match with their zone only where both sides have one (same_host): the kernel
  *   gives a link-local source the zone of its interface, a quoted header carries none.
  *
- * Round-trip times are kernel stamps on both sides, both CLOCK_REALTIME: the receive stamp
- * (SO_TIMESTAMPNS) minus the software transmit stamp (SO_TIMESTAMPING with OPT_ID, read
- * from the error queue). Where the kernel gives no transmit stamp, the stamp taken just
- * before sendmsg() stands in; it reads 15-50 us high, the time sendmsg takes to reach the
- * device. The slot table, heaps and buffers are allocated up front or grow geometrically:
- * no allocation per echo.
+ * Time. Round-trip times are kernel stamps on both sides: the receive stamp (SO_TIMESTAMPNS)
+ * minus the software transmit stamp (SO_TIMESTAMPING with OPT_ID, read from the error
+ * queue). Where the kernel gives no transmit stamp, the stamp taken just before sendmsg()
+ * stands in; it reads 15-50 us high, the time sendmsg takes to reach the device. Those
+ * stamps are CLOCK_REALTIME, the wall clock, which jumps when someone (or NTP, at start-up)
+ * sets it; deadlines, timeouts and pacing are CLOCK_MONOTONIC, which does not, and sockets
+ * have no monotonic stamps. The difference of two realtime stamps is exact while no step
+ * falls between them and off by the whole step when one does. So the engine reads both
+ * clocks (icmp__clocks) when it sends an echo and again when it reads the answer: the offset
+ * realtime - monotonic changes between the two readings by exactly the steps in between, and
+ * icmp__echo_time takes that change off the realtime difference. The RTT is then a monotonic
+ * duration, and the late decision (an answer read after its deadline, before its expiry ran)
+ * compares the answer's monotonic arrival with the monotonic deadline: a wall-clock step
+ * while an echo is out moves neither, only one inside the microseconds between a kernel
+ * stamp and the reading beside it would. A change of the offset within the readings' own
+ * uncertainty (a thread preempted between two clock reads) is no step, so without a step the
+ * RTT is the plain difference of the kernel's stamps. The cost is three vDSO clock reads per
+ * send and per answer matched, no system call. icmp__echo_time is pure, so tests can step a
+ * simulated wall clock; tests/core/test_clock.c moves CLOCK_MONOTONIC for real, inside a
+ * time namespace.
+ *
+ * The slot table, heaps and buffers are allocated up front or grow geometrically: no
+ * allocation per echo.
  *
  * A wait that fails (anything but EINTR) is the end of the engine: EBADF, EINVAL and EFAULT
  * say its epoll descriptor or memory is no longer what it was, and waiting again would fail
@@ -78,13 +95,12 @@ enum slot_state {
 };
 
 struct slot {
-    struct icmp_job *job; /* NULL once the job completed */
-    int64_t sent_rt;      /* CLOCK_REALTIME stamp taken before sendmsg, also in the payload */
-    int64_t tx_rt;        /* the kernel's transmit stamp, when it came; else -1 */
-    int64_t deadline_rt;  /* CLOCK_REALTIME end of the wait: replies stamped later are late */
-    uint32_t tx_key;      /* SO_TIMESTAMPING OPT_ID key of the send */
-    uint32_t echo;        /* index into job->results */
-    uint32_t gen;         /* bumped at every reuse; matches timeout heap entries */
+    struct icmp_job *job;          /* NULL once the job completed */
+    struct icmp__echo_clock clock; /* send and transmit stamps, deadline (clock.sent.rt is also
+                                     in the payload) */
+    uint32_t tx_key;               /* SO_TIMESTAMPING OPT_ID key of the send */
+    uint32_t echo;                 /* index into job->results */
+    uint32_t gen;                  /* bumped at every reuse; matches timeout heap entries */
     uint8_t state;
 };
 
@@ -150,14 +166,6 @@ struct icmp_engine {
         _Atomic uint64_t replies[ICMP_STATUS_LIMIT];
     } stats;
 };
-
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static struct family *family_of(struct icmp_engine *e, int af)
 {
@@ -654,7 +662,7 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
     uint8_t *p = e->sendbuf;
     int seq, ttl = job->ttl, tos = job->tos;
     struct slot *s;
-    int64_t stamp;
+    struct icmp__clocks sent;
 
     seq = alloc_seq(f);
     if (seq < 0)
@@ -708,8 +716,8 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
     p[5] = (uint8_t)f->id;
     p[6] = (uint8_t)(seq >> 8);
     p[7] = (uint8_t)seq;
-    stamp = realtime_ns();
-    icmp__payload_fill(p + ICMP_HEADER_LEN, job->payload_size, e->nonce, stamp, (uint16_t)seq,
+    icmp__clocks_now(&sent);
+    icmp__payload_fill(p + ICMP_HEADER_LEN, job->payload_size, e->nonce, sent.rt, (uint16_t)seq,
                        job->data);
     if (f->af == AF_INET && f->mode == ICMP_MODE_RAW) {
         /* The kernel checksums ICMPv6 and ping sockets; raw IPv4 is ours to do. */
@@ -749,15 +757,15 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
 sent:
     s->job = job;
     s->echo = echo;
-    s->sent_rt = stamp;
-    s->tx_rt = -1;
+    s->clock.sent = sent;
+    s->clock.tx_rt = -1;
     s->tx_key = f->tx_key;
     f->tx_seq[f->tx_key & 0xffff] = (uint16_t)seq;
     f->tx_key++;
     s->gen++;
     s->state = SLOT_WAITING;
     r->sent = true;
-    r->sent_ns = stamp;
+    r->sent_ns = sent.rt;
     r->seq = (uint16_t)seq;
     job->sent++;
     job->priv.outstanding++;
@@ -767,7 +775,7 @@ sent:
         int64_t deadline = now + job->timeout_ns;
         if (job->deadline_ns != 0 && job->deadline_ns < deadline)
             deadline = job->deadline_ns;
-        s->deadline_rt = stamp + (deadline - now);
+        s->clock.deadline = deadline;
         if (timeout_push(f, deadline, (uint16_t)seq, s->gen) < 0) {
             /* Out of memory for the timeout: settle it now rather than wait forever. */
             expire_slot(e, s);
@@ -862,13 +870,13 @@ static bool short_quote_matches(const struct icmp_engine *e, const struct family
 
     if (s->state != SLOT_WAITING || job == NULL || !same_host(&pkt->quoted_dst, &job->dst))
         return false;
-    icmp__payload_fill(head, sizeof(head), e->nonce, s->sent_rt, pkt->seq, NULL);
+    icmp__payload_fill(head, sizeof(head), e->nonce, s->clock.sent.rt, pkt->seq, NULL);
     if (pkt->payload_len > 0 && memcmp(pkt->payload, head, pkt->payload_len) != 0)
         return false;
     if (f->af == AF_INET6 && pkt->quoted_src.family != AF_INET6)
         return false;
     return pkt->quoted_cksum == icmp__echo_checksum(f->af, &pkt->quoted_src, &job->dst, f->id,
-                                                    pkt->seq, e->nonce, s->sent_rt, job->data,
+                                                    pkt->seq, e->nonce, s->clock.sent.rt, job->data,
                                                     job->payload_size);
 }
 
@@ -879,6 +887,9 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
     struct slot *s = &f->slots[pkt->seq];
     struct icmp_job *job = s->job;
     struct icmp_echo_result *r;
+    struct icmp__clocks read;
+    int64_t rtt;
+    bool late;
 
     if (pkt->id != f->id || s->state == SLOT_FREE) {
         atomic_fetch_add(&e->stats.foreign, 1);
@@ -891,10 +902,10 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
         }
     } else {
         /* Our nonce and this slot's send stamp must be in the payload, or it is not ours. */
-        if (!icmp__payload_check(pkt->payload,
-                                 pkt->payload_len < ICMP_PAYLOAD_MIN ? pkt->payload_len
-                                                                     : ICMP_PAYLOAD_MIN,
-                                 ICMP_PAYLOAD_MIN, e->nonce, s->sent_rt, pkt->seq, NULL, true)) {
+        if (!icmp__payload_check(
+                pkt->payload,
+                pkt->payload_len < ICMP_PAYLOAD_MIN ? pkt->payload_len : ICMP_PAYLOAD_MIN,
+                ICMP_PAYLOAD_MIN, e->nonce, s->clock.sent.rt, pkt->seq, NULL, true)) {
             atomic_fetch_add(&e->stats.foreign, 1);
             return;
         }
@@ -910,14 +921,18 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
         }
         if (!same_host(pkt->is_error ? &pkt->quoted_dst : &pkt->from, &job->dst) ||
             !icmp__payload_check(pkt->payload, pkt->payload_len, job->payload_size, e->nonce,
-                                 s->sent_rt, pkt->seq, job->data, pkt->is_error)) {
+                                 s->clock.sent.rt, pkt->seq, job->data, pkt->is_error)) {
             job->corrupt++;
             atomic_fetch_add(&e->stats.corrupt, 1);
             return;
         }
     }
     r = &job->results[s->echo];
-    if (s->state == SLOT_WAITING && m->rx_rt > s->deadline_rt) {
+    /* Right after the read of the message: a wall-clock step between its kernel stamp and
+     * this reading is all that can skew its time (see the model comment). */
+    icmp__clocks_now(&read);
+    rtt = icmp__echo_time(&s->clock, m->rx_rt, &read, &late);
+    if (s->state == SLOT_WAITING && late) {
         /* Stamped after its deadline, read before its expiry ran: late, not a success. */
         job->late++;
         atomic_fetch_add(&e->stats.late, 1);
@@ -931,8 +946,8 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
     case SLOT_WAITING:
         r->status = pkt->status;
         r->from = pkt->from;
-        r->rtt_ns = m->rx_rt - (s->tx_rt >= 0 ? s->tx_rt : s->sent_rt);
-        r->tx_stamped = s->tx_rt >= 0;
+        r->rtt_ns = rtt;
+        r->tx_stamped = s->clock.tx_rt >= 0;
         r->ttl = (int16_t)(m->ttl >= 0 ? m->ttl : pkt->has_ttl ? pkt->ttl : -1);
         if (pkt->is_error)
             job->errors++;
@@ -1019,8 +1034,11 @@ static ssize_t receive(struct icmp_engine *e, struct family *f, int flags, struc
                        room < sizeof(m->offender) ? room : sizeof(m->offender));
         }
     }
-    if (m->rx_rt < 0)
-        m->rx_rt = realtime_ns();
+    if (m->rx_rt < 0) {
+        struct icmp__clocks now;
+        icmp__clocks_now(&now);
+        m->rx_rt = now.rt;
+    }
     return n;
 }
 
@@ -1029,9 +1047,9 @@ static void take_tx_stamp(struct family *f, uint32_t key, int64_t stamp)
 {
     struct slot *s = &f->slots[f->tx_seq[key & 0xffff]];
 
-    if (s->state != SLOT_FREE && s->tx_key == key && s->tx_rt < 0 && stamp >= s->sent_rt &&
-        stamp - s->sent_rt < 1000000000)
-        s->tx_rt = stamp;
+    if (s->state != SLOT_FREE && s->tx_key == key && s->clock.tx_rt < 0 &&
+        stamp >= s->clock.sent.rt && stamp - s->clock.sent.rt < 1000000000)
+        s->clock.tx_rt = stamp;
 }
 
 /*

@@ -116,7 +116,9 @@ const char *icmp_socket_mode_name(enum icmp_socket_mode mode);
 struct icmp_echo_result {
     enum icmp_status status; /* TIMED_OUT until something better is known */
     struct icmp_addr from;   /* who answered: the target, or the router of an ICMP error */
-    int64_t rtt_ns;          /* reply receive stamp - send stamp; -1 without a reply */
+    int64_t rtt_ns;          /* from the send to the answer's receive stamp, a CLOCK_MONOTONIC
+                                duration (setting the wall clock does not move it); -1 without
+                                an answer */
     int64_t sent_ns;         /* CLOCK_REALTIME send stamp; -1 when never sent */
     uint16_t seq;            /* ICMP sequence number used on the wire */
     int16_t ttl;             /* TTL / hop limit of the answer (0-255; of the error packet for

@@ -95,6 +95,42 @@ uint16_t icmp__echo_checksum(int family, const struct icmp_addr *src, const stru
                              const void *data, size_t payload_len);
 
 /*
+ * Clocks. The kernel stamps packets in CLOCK_REALTIME (SO_TIMESTAMPNS, SO_TIMESTAMPING), the
+ * wall clock, which jumps when someone sets it; the engine's deadlines and durations are
+ * CLOCK_MONOTONIC. Between two readings of both clocks (struct icmp__clocks), the offset
+ * realtime - monotonic changes only by the steps of the wall clock in between: one at the send
+ * and one where the answer is read tell how far the answer's realtime stamp is to be taken
+ * back (icmp__echo_time). Only a step falling between a kernel stamp and the reading beside it
+ * (microseconds) escapes.
+ */
+struct icmp__clocks {
+    int64_t rt;   /* CLOCK_REALTIME */
+    int64_t mono; /* CLOCK_MONOTONIC at the same moment, to within err */
+    int64_t err;  /* rt - mono is the clocks' offset to within err nanoseconds */
+};
+
+/* Reads both clocks (three vDSO calls, no system call). */
+void icmp__clocks_now(struct icmp__clocks *now);
+
+/* What the engine keeps of an echo in flight to time its answer. */
+struct icmp__echo_clock {
+    struct icmp__clocks sent; /* just before sendmsg (sent.rt is the stamp in the payload) */
+    int64_t tx_rt;            /* the kernel's transmit stamp (CLOCK_REALTIME), or -1 */
+    int64_t deadline;         /* CLOCK_MONOTONIC end of the wait */
+};
+
+/*
+ * Times an answer with the kernel's receive stamp rx_rt (CLOCK_REALTIME), read from the
+ * socket when the clocks said `read`: returns the round-trip time from the transmit stamp
+ * (else the send) to the receive stamp, less any wall-clock step between the send and the
+ * read (a CLOCK_MONOTONIC duration), and sets *late when the answer arrived, in monotonic
+ * time, after the echo's deadline. Without a step (an offset change within the readings'
+ * uncertainty) the RTT is the exact difference of the realtime stamps. Pure.
+ */
+int64_t icmp__echo_time(const struct icmp__echo_clock *echo, int64_t rx_rt,
+                        const struct icmp__clocks *read, bool *late);
+
+/*
  * Drives an engine opened with no_thread until *done is set by a job's callback: the
  * synchronous API runs the engine's loop in its caller's thread.
  */

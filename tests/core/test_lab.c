@@ -185,18 +185,6 @@ static void load_family(struct fam *f, int family)
     }
 }
 
-static bool write_proc(const char *path, const char *value)
-{
-    FILE *f = fopen(path, "w");
-    bool ok;
-
-    if (f == NULL)
-        return false;
-    ok = fputs(value, f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    return ok;
-}
-
 /* ---------------------------------------------------------------------------------------
  * The responder's log.
  */
@@ -1372,7 +1360,7 @@ int main(void)
     delay_ms = lab_int("DELAY_MS");
     reply_ttl = lab_int("REPLY_TTL");
     dup_copies = lab_int("DUP_COPIES");
-    if (!write_proc("/proc/sys/net/ipv4/ping_group_range", LAB_PING_GROUPS))
+    if (!tu_write_proc("/proc/sys/net/ipv4/ping_group_range", LAB_PING_GROUPS))
         TEST_FAIL_AT("cannot write \"%s\" to the lab's net.ipv4.ping_group_range", LAB_PING_GROUPS);
     load_family(&fams[0], AF_INET);
     load_family(&fams[1], AF_INET6);

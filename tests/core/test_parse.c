@@ -1154,6 +1154,77 @@ static void test_short_quote(void)
     }
 }
 
+/*
+ * The timing of an answer, with the wall clock stepped between send and answer (as when an
+ * operator or a bad NTP server sets it). Stamps are CLOCK_REALTIME (the kernel's); the echo
+ * was sent at R (realtime) = M (monotonic), with a 1 s timeout.
+ */
+static void test_echo_time(void)
+{
+    const int64_t R = 1700000000 * (int64_t)1000000000, M = 5 * (int64_t)1000000000;
+    const int64_t ms = 1000000, hour = 3600 * (int64_t)1000000000;
+    struct icmp__echo_clock echo = {
+        .sent = {R, M, 30}, .tx_rt = R + 15000, .deadline = M + 1000 * ms};
+    struct icmp__clocks read;
+    bool late = true;
+
+    /* No step: reply stamped 20 ms after the send, read 50 us later. */
+    read = (struct icmp__clocks){R + 20 * ms + 50000, M + 20 * ms + 50000, 30};
+    CHECK_EQ(icmp__echo_time(&echo, R + 20 * ms, &read, &late), 20 * ms - 15000);
+    CHECK(!late);
+    /* Without a transmit stamp the RTT starts at the send. */
+    struct icmp__echo_clock no_tx = echo;
+    no_tx.tx_rt = -1;
+    CHECK_EQ(icmp__echo_time(&no_tx, R + 20 * ms, &read, &late), 20 * ms);
+    CHECK(!late);
+
+    /* The wall clock set an hour ahead while the echo was out: the receive stamp is an hour
+     * on, and so is the clock read with it. Still 20 ms, not late (realtime differences would
+     * say an hour, and late). */
+    read = (struct icmp__clocks){R + hour + 20 * ms + 50000, M + 20 * ms + 50000, 30};
+    CHECK_EQ(icmp__echo_time(&echo, R + hour + 20 * ms, &read, &late), 20 * ms - 15000);
+    CHECK(!late);
+    /* Set an hour back: 20 ms again (realtime differences: minus an hour)... */
+    read = (struct icmp__clocks){R - hour + 20 * ms + 50000, M + 20 * ms + 50000, 30};
+    CHECK_EQ(icmp__echo_time(&echo, R - hour + 20 * ms, &read, &late), 20 * ms - 15000);
+    CHECK(!late);
+    /* ... and a reply 1.5 s after the send is late (realtime would put it 58 minutes before
+     * its deadline and count it a success). */
+    read = (struct icmp__clocks){R - hour + 1500 * ms + 50000, M + 1500 * ms + 50000, 30};
+    icmp__echo_time(&echo, R - hour + 1500 * ms, &read, &late);
+    CHECK(late);
+    /* A step of a millisecond is a step too. */
+    read = (struct icmp__clocks){R + ms + 20 * ms + 50000, M + 20 * ms + 50000, 30};
+    CHECK_EQ(icmp__echo_time(&echo, R + ms + 20 * ms, &read, &late), 20 * ms - 15000);
+
+    /* The deadline itself: a reply stamped at it is on time, one nanosecond later is late. */
+    read = (struct icmp__clocks){R + 1000 * ms + 50000, M + 1000 * ms + 50000, 30};
+    icmp__echo_time(&echo, R + 1000 * ms, &read, &late);
+    CHECK(!late);
+    icmp__echo_time(&echo, R + 1000 * ms + 1, &read, &late);
+    CHECK(late);
+
+    /* No step, but the send's reading was preempted between its clock reads (40 us of
+     * uncertainty, the offset off by 39 us): a 20 us RTT stays exactly 20 us, the difference
+     * of the kernel's stamps, instead of going negative. */
+    struct icmp__echo_clock noisy = {
+        .sent = {R, M - 39000, 40000}, .tx_rt = R + 5000, .deadline = M + 1000 * ms};
+    read = (struct icmp__clocks){R + 30000, M + 30000, 30};
+    CHECK_EQ(icmp__echo_time(&noisy, R + 25000, &read, &late), 20000);
+    CHECK(!late);
+
+    /* Both clocks read back to back, the monotonic one to within err. */
+    struct icmp__clocks a, b;
+    icmp__clocks_now(&a);
+    icmp__clocks_now(&b);
+    CHECK_GE(b.mono, a.mono);
+    CHECK_GE(a.err, 0);
+    CHECK_LT(b.mono - a.mono, 50 * ms);
+    int64_t off = (b.rt - b.mono) - (a.rt - a.mono);
+    if (off < -50 * ms || off > 50 * ms)
+        TEST_FAIL_AT("realtime - monotonic moved by %" PRId64 " ns between two reads", off);
+}
+
 /* Received packets sit at any offset of a buffer: the checksum must not assume alignment
  * (UBSan aborts on a misaligned uint16_t load, so this runs last). */
 static void test_checksum_unaligned(void)
@@ -1314,6 +1385,7 @@ int main(void)
     test_clock();
     test_echo_checksum();
     test_short_quote();
+    test_echo_time();
     test_checksum_unaligned();
     return TEST_DONE();
 }
