@@ -145,31 +145,40 @@ static bool run_jump(int family, enum icmp_socket_mode mode, const struct icmp_a
     static const char *const stages[] = {"ran", "icmp_engine_open", "icmp_engine_submit",
                                          "the delay host's echo settled before the jump",
                                          "entering a time namespace"};
-    int fds[2], status = 0;
-    pid_t pid;
-    ssize_t n;
 
-    REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
-    fflush(stderr);
-    pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    /* Stage 3 proves nothing either way: on a busy machine the fast host's reply may be read
+     * only after the delay host's, 20 ms later. Such a run is tried again, 3 times at most. */
+    for (int attempt = 0;; attempt++) {
+        int fds[2], status = 0;
+        pid_t pid;
+        ssize_t n;
+
+        REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+        fflush(stderr);
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            child(family, mode, delay, fast, jump_ns, fds[1]);
+        }
+        close(fds[1]);
+        n = read(fds[0], rep, sizeof(*rep)); /* the child's engine gives up within 1 s */
         close(fds[0]);
-        child(family, mode, delay, fast, jump_ns, fds[1]);
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        if (n != (ssize_t)sizeof(*rep) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            TEST_FAIL_AT("%s: the child failed", what);
+            return false;
+        }
+        if (rep->stage == 3 && attempt < 2) {
+            fprintf(stderr, "%s: the delay host's echo settled before the jump; again\n", what);
+            continue;
+        }
+        if (rep->stage != 0) {
+            TEST_FAIL_AT("%s: %s failed (%d)", what, stages[rep->stage], rep->err);
+            return false;
+        }
+        return true;
     }
-    close(fds[1]);
-    n = read(fds[0], rep, sizeof(*rep)); /* the child's engine gives up within its 1 s timeout */
-    close(fds[0]);
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    if (n != (ssize_t)sizeof(*rep) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        TEST_FAIL_AT("%s: the child failed", what);
-        return false;
-    }
-    if (rep->stage != 0) {
-        TEST_FAIL_AT("%s: %s failed (%d)", what, stages[rep->stage], rep->err);
-        return false;
-    }
-    return true;
 }
 
 static void lab_jumps(int family, enum icmp_socket_mode mode)
@@ -201,7 +210,8 @@ static void lab_jumps(int family, enum icmp_socket_mode mode)
                          what, icmp_status_name(rep.status), rep.received, rep.late);
     }
 
-    /* A jump inside the timeout: the RTT is the monotonic time between send and reply. */
+    /* A jump inside the timeout: the RTT is the monotonic time between send and reply (the
+     * delay host may hold a reply a little longer on a busy machine, never 300 ms). */
     snprintf(what, sizeof(what), "v%d %s, monotonic +300 ms", family == AF_INET ? 4 : 6,
              icmp_socket_mode_name(mode));
     if (run_jump(family, mode, &delay, &fast, JUMP_RTT_NS, what, &rep)) {
@@ -210,7 +220,7 @@ static void lab_jumps(int family, enum icmp_socket_mode mode)
                 (double)rep.rtt_ns / 1e6);
         if (rep.status != ICMP_STATUS_SUCCESS || rep.received != 1)
             TEST_FAIL_AT("%s: %s, want success", what, icmp_status_name(rep.status));
-        else if (rep.rtt_ns < want - TU_MS || rep.rtt_ns > want + 3 * TU_MS)
+        else if (rep.rtt_ns < want - TU_MS || rep.rtt_ns > want + 20 * TU_MS)
             TEST_FAIL_AT("%s: rtt %.3f ms, want the delay plus the jump, %.3f ms: RTTs are "
                          "CLOCK_MONOTONIC durations",
                          what, (double)rep.rtt_ns / 1e6, (double)want / 1e6);
