@@ -18,15 +18,41 @@
  *   carry the slot's generation, so a stale entry (the slot was answered and reused) is
  *   skipped when it comes up.
  * - A reply counts only if its identifier, sequence, source address and whole payload
- *   (our nonce, the send stamp, then the data) match. Everything else is counted as
- *   duplicate, late, corrupt or foreign, never as success.
+ *   (our nonce, the send stamp, then the data) match; an ICMP error likewise, with the
+ *   destination it quotes and as much of the payload as it quotes. Everything else is
+ *   counted as duplicate, late, corrupt or foreign, never as success.
+ * - An error may quote too little to hold our nonce: RFC 792 asks only for the IP header and
+ *   8 bytes (our ICMP header), and older routers send no more. Such a short quote settles an
+ *   echo only while it waits, to the destination quoted, and only if the quoted checksum is
+ *   the one that echo carried (it covers the nonce and the send stamp): see
+ *   short_quote_matches. It never counts as a reply, and nothing else of it is counted but
+ *   foreign.
+ * - Addresses match with their zone only where both sides have one (same_host): the kernel
+ *   gives a link-local source the zone of its interface, a quoted header carries none.
  *
- * Round-trip times are kernel stamps on both sides, both CLOCK_REALTIME: the receive stamp
- * (SO_TIMESTAMPNS) minus the software transmit stamp (SO_TIMESTAMPING with OPT_ID, read
- * from the error queue). Where the kernel gives no transmit stamp, the stamp taken just
- * before sendmsg() stands in; it reads 15-50 us high, the time sendmsg takes to reach the
- * device. The slot table, heaps and buffers are allocated up front or grow geometrically:
- * no allocation per echo.
+ * Time. Round-trip times are kernel stamps on both sides: the receive stamp (SO_TIMESTAMPNS)
+ * minus the software transmit stamp (SO_TIMESTAMPING with OPT_ID, read from the error
+ * queue). Where the kernel gives no transmit stamp, the stamp taken just before sendmsg()
+ * stands in; it reads 15-50 us high, the time sendmsg takes to reach the device. Those
+ * stamps are CLOCK_REALTIME, the wall clock, which jumps when someone (or NTP, at start-up)
+ * sets it; deadlines, timeouts and pacing are CLOCK_MONOTONIC, which does not, and sockets
+ * have no monotonic stamps. The difference of two realtime stamps is exact while no step
+ * falls between them and off by the whole step when one does. So the engine reads both
+ * clocks (icmp__clocks) when it sends an echo and again when it reads the answer: the offset
+ * realtime - monotonic changes between the two readings by exactly the steps in between, and
+ * icmp__echo_time takes that change off the realtime difference. The RTT is then a monotonic
+ * duration, and the late decision (an answer read after its deadline, before its expiry ran)
+ * compares the answer's monotonic arrival with the monotonic deadline: a wall-clock step
+ * while an echo is out moves neither, only one inside the microseconds between a kernel
+ * stamp and the reading beside it would. A change of the offset within the readings' own
+ * uncertainty (a thread preempted between two clock reads) is no step, so without a step the
+ * RTT is the plain difference of the kernel's stamps. The cost is three vDSO clock reads per
+ * send and per answer matched, no system call. icmp__echo_time is pure, so tests can step a
+ * simulated wall clock; tests/core/test_clock.c moves CLOCK_MONOTONIC for real, inside a
+ * time namespace.
+ *
+ * The slot table, heaps and buffers are allocated up front or grow geometrically: no
+ * allocation per echo.
  *
  * A wait that fails (anything but EINTR) is the end of the engine: EBADF, EINVAL and EFAULT
  * say its epoll descriptor or memory is no longer what it was, and waiting again would fail
@@ -69,13 +95,12 @@ enum slot_state {
 };
 
 struct slot {
-    struct icmp_job *job; /* NULL once the job completed */
-    int64_t sent_rt;      /* CLOCK_REALTIME stamp taken before sendmsg, also in the payload */
-    int64_t tx_rt;        /* the kernel's transmit stamp, when it came; else -1 */
-    int64_t deadline_rt;  /* CLOCK_REALTIME end of the wait: replies stamped later are late */
-    uint32_t tx_key;      /* SO_TIMESTAMPING OPT_ID key of the send */
-    uint32_t echo;        /* index into job->results */
-    uint32_t gen;         /* bumped at every reuse; matches timeout heap entries */
+    struct icmp_job *job;          /* NULL once the job completed */
+    struct icmp__echo_clock clock; /* send and transmit stamps, deadline (clock.sent.rt is also
+                                     in the payload) */
+    uint32_t tx_key;               /* SO_TIMESTAMPING OPT_ID key of the send */
+    uint32_t echo;                 /* index into job->results */
+    uint32_t gen;                  /* bumped at every reuse; matches timeout heap entries */
     uint8_t state;
 };
 
@@ -141,14 +166,6 @@ struct icmp_engine {
         _Atomic uint64_t replies[ICMP_STATUS_LIMIT];
     } stats;
 };
-
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static struct family *family_of(struct icmp_engine *e, int af)
 {
@@ -496,6 +513,12 @@ static int open_family(struct family *f, enum icmp_socket_mode want)
             rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
         if (rc < 0)
             return -errno;
+        /* An ICMPv6 error on the error queue comes without the IPv6 header it quotes; the
+         * address it was sent to (ours, the quoted source) is what the quoted checksum's
+         * pseudo-header needs to check a short quote (see short_quote_matches). */
+        if (f->af == AF_INET6 &&
+            setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) < 0)
+            return -errno;
     } else {
         f->id = random_u16();
         rc = f->af == AF_INET ? attach_filter_v4(fd, f->id) : attach_filter_v6(fd, f->id);
@@ -639,7 +662,7 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
     uint8_t *p = e->sendbuf;
     int seq, ttl = job->ttl, tos = job->tos;
     struct slot *s;
-    int64_t stamp;
+    struct icmp__clocks sent;
 
     seq = alloc_seq(f);
     if (seq < 0)
@@ -693,8 +716,8 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
     p[5] = (uint8_t)f->id;
     p[6] = (uint8_t)(seq >> 8);
     p[7] = (uint8_t)seq;
-    stamp = realtime_ns();
-    icmp__payload_fill(p + ICMP_HEADER_LEN, job->payload_size, e->nonce, stamp, (uint16_t)seq,
+    icmp__clocks_now(&sent);
+    icmp__payload_fill(p + ICMP_HEADER_LEN, job->payload_size, e->nonce, sent.rt, (uint16_t)seq,
                        job->data);
     if (f->af == AF_INET && f->mode == ICMP_MODE_RAW) {
         /* The kernel checksums ICMPv6 and ping sockets; raw IPv4 is ours to do. */
@@ -734,15 +757,15 @@ static int send_echo(struct icmp_engine *e, struct icmp_job *job, int64_t now)
 sent:
     s->job = job;
     s->echo = echo;
-    s->sent_rt = stamp;
-    s->tx_rt = -1;
+    s->clock.sent = sent;
+    s->clock.tx_rt = -1;
     s->tx_key = f->tx_key;
     f->tx_seq[f->tx_key & 0xffff] = (uint16_t)seq;
     f->tx_key++;
     s->gen++;
     s->state = SLOT_WAITING;
     r->sent = true;
-    r->sent_ns = stamp;
+    r->sent_ns = sent.rt;
     r->seq = (uint16_t)seq;
     job->sent++;
     job->priv.outstanding++;
@@ -752,7 +775,7 @@ sent:
         int64_t deadline = now + job->timeout_ns;
         if (job->deadline_ns != 0 && job->deadline_ns < deadline)
             deadline = job->deadline_ns;
-        s->deadline_rt = stamp + (deadline - now);
+        s->clock.deadline = deadline;
         if (timeout_push(f, deadline, (uint16_t)seq, s->gen) < 0) {
             /* Out of memory for the timeout: settle it now rather than wait forever. */
             expire_slot(e, s);
@@ -799,56 +822,117 @@ static int64_t send_due(struct icmp_engine *e)
  * Receiving.
  */
 
+/* What came with one received message besides its bytes. */
+struct rx_meta {
+    struct sockaddr_storage from;     /* msg_name: the sender (error queue: the destination) */
+    struct sockaddr_storage offender; /* error queue: who reported the error */
+    struct sock_extended_err ee;      /* error queue: what it is (ee_origin 0: none) */
+    int64_t rx_rt;                    /* the kernel's receive stamp (CLOCK_REALTIME) */
+    int64_t tx_rt;                    /* error queue: a transmit stamp, or -1 */
+    int ttl;                          /* TTL / hop limit of the packet, -1 when none came */
+    struct icmp_addr local;           /* IPV6_PKTINFO: the address it was sent to (family 0:
+                                         none) */
+};
+
+/*
+ * Whether an address a packet names (a reply's source, an error's quoted destination) is the
+ * job's target. A zone (scope id) tells apart only addresses that need one: the kernel gives a
+ * link-local source the zone of the interface it came in on and a global source none, the IPv6
+ * header quoted by an error carries none, and a target may carry one it does not need
+ * (2001:db8::1%eth0, which getaddrinfo and icmp_addr_parse accept). So zones must agree only
+ * where both sides have one: a reply from fe80::1 on another interface than the target's zone
+ * is not the target's.
+ */
+static bool same_host(const struct icmp_addr *got, const struct icmp_addr *target)
+{
+    size_t n = target->family == AF_INET ? 4 : 16;
+
+    return got->family == target->family && memcmp(got->bytes, target->bytes, n) == 0 &&
+           (got->scope_id == 0 || target->scope_id == 0 || got->scope_id == target->scope_id);
+}
+
+/*
+ * An ICMP error that quotes less of our echo than our payload's 16-byte header: RFC 792 asks
+ * routers for the IP header and 8 bytes of the datagram (our ICMP header) only, and an IPv6
+ * router may send as little. There is no nonce to prove it ours, so it may settle only an
+ * echo still waiting for its answer, to the destination it quotes, and only if the checksum it
+ * quotes is the one our echo carried: that checksum covers the nonce and the send stamp, so a
+ * sender who did not see this echo guesses it at odds of 1 in 65,536 (and one who saw it could
+ * as well have quoted it whole). The payload bytes it does quote must be ours too. An IPv6
+ * checksum covers our source address, which a raw error quotes and a ping socket gives as the
+ * error's IPV6_PKTINFO; without it the error cannot be checked and does not count.
+ */
+static bool short_quote_matches(const struct icmp_engine *e, const struct family *f,
+                                const struct slot *s, const struct icmp__packet *pkt)
+{
+    const struct icmp_job *job = s->job;
+    uint8_t head[ICMP_PAYLOAD_MIN];
+
+    if (s->state != SLOT_WAITING || job == NULL || !same_host(&pkt->quoted_dst, &job->dst))
+        return false;
+    icmp__payload_fill(head, sizeof(head), e->nonce, s->clock.sent.rt, pkt->seq, NULL);
+    if (pkt->payload_len > 0 && memcmp(pkt->payload, head, pkt->payload_len) != 0)
+        return false;
+    if (f->af == AF_INET6 && pkt->quoted_src.family != AF_INET6)
+        return false;
+    return pkt->quoted_cksum == icmp__echo_checksum(f->af, &pkt->quoted_src, &job->dst, f->id,
+                                                    pkt->seq, e->nonce, s->clock.sent.rt, job->data,
+                                                    job->payload_size);
+}
+
 /* Handles one parsed message: matches it to an echo of ours and settles or counts it. */
 static void handle_packet(struct icmp_engine *e, struct family *f, const struct icmp__packet *pkt,
-                          int64_t rx_rt, int ttl)
+                          const struct rx_meta *m)
 {
     struct slot *s = &f->slots[pkt->seq];
     struct icmp_job *job = s->job;
     struct icmp_echo_result *r;
-    const struct icmp_addr *target;
-    size_t sent_len;
-    bool ok;
+    struct icmp__clocks read;
+    int64_t rtt;
+    bool late;
 
     if (pkt->id != f->id || s->state == SLOT_FREE) {
         atomic_fetch_add(&e->stats.foreign, 1);
         return;
     }
-    /* Our nonce and this slot's send stamp must be in the payload, or it is not ours. */
-    if (!icmp__payload_check(
-            pkt->payload, pkt->payload_len < ICMP_PAYLOAD_MIN ? pkt->payload_len : ICMP_PAYLOAD_MIN,
-            ICMP_PAYLOAD_MIN, e->nonce, s->sent_rt, pkt->seq, NULL, true)) {
-        atomic_fetch_add(&e->stats.foreign, 1);
-        return;
-    }
-    if (job == NULL) {
-        /* The job completed: only the engine's counters learn of it. */
-        if (s->state == SLOT_EXPIRED) {
-            atomic_fetch_add(&e->stats.late, 1);
-            s->state = SLOT_ANSWERED;
-        } else {
-            atomic_fetch_add(&e->stats.duplicates, 1);
+    if (pkt->is_error && pkt->payload_len < ICMP_PAYLOAD_MIN) {
+        if (!short_quote_matches(e, f, s, pkt)) {
+            atomic_fetch_add(&e->stats.foreign, 1);
+            return;
         }
-        return;
+    } else {
+        /* Our nonce and this slot's send stamp must be in the payload, or it is not ours. */
+        if (!icmp__payload_check(
+                pkt->payload,
+                pkt->payload_len < ICMP_PAYLOAD_MIN ? pkt->payload_len : ICMP_PAYLOAD_MIN,
+                ICMP_PAYLOAD_MIN, e->nonce, s->clock.sent.rt, pkt->seq, NULL, true)) {
+            atomic_fetch_add(&e->stats.foreign, 1);
+            return;
+        }
+        if (job == NULL) {
+            /* The job completed: only the engine's counters learn of it. */
+            if (s->state == SLOT_EXPIRED) {
+                atomic_fetch_add(&e->stats.late, 1);
+                s->state = SLOT_ANSWERED;
+            } else {
+                atomic_fetch_add(&e->stats.duplicates, 1);
+            }
+            return;
+        }
+        if (!same_host(pkt->is_error ? &pkt->quoted_dst : &pkt->from, &job->dst) ||
+            !icmp__payload_check(pkt->payload, pkt->payload_len, job->payload_size, e->nonce,
+                                 s->clock.sent.rt, pkt->seq, job->data, pkt->is_error)) {
+            job->corrupt++;
+            atomic_fetch_add(&e->stats.corrupt, 1);
+            return;
+        }
     }
     r = &job->results[s->echo];
-    target = &job->dst;
-    sent_len = job->payload_size;
-    if (pkt->is_error) {
-        ok = icmp_addr_equal(&pkt->quoted_dst, target) &&
-             icmp__payload_check(pkt->payload, pkt->payload_len, sent_len, e->nonce, s->sent_rt,
-                                 pkt->seq, job->data, true);
-    } else {
-        ok = icmp_addr_equal(&pkt->from, target) &&
-             icmp__payload_check(pkt->payload, pkt->payload_len, sent_len, e->nonce, s->sent_rt,
-                                 pkt->seq, job->data, false);
-    }
-    if (!ok) {
-        job->corrupt++;
-        atomic_fetch_add(&e->stats.corrupt, 1);
-        return;
-    }
-    if (s->state == SLOT_WAITING && rx_rt > s->deadline_rt) {
+    /* Right after the read of the message: a wall-clock step between its kernel stamp and
+     * this reading is all that can skew its time (see the model comment). */
+    icmp__clocks_now(&read);
+    rtt = icmp__echo_time(&s->clock, m->rx_rt, &read, &late);
+    if (s->state == SLOT_WAITING && late) {
         /* Stamped after its deadline, read before its expiry ran: late, not a success. */
         job->late++;
         atomic_fetch_add(&e->stats.late, 1);
@@ -862,9 +946,9 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
     case SLOT_WAITING:
         r->status = pkt->status;
         r->from = pkt->from;
-        r->rtt_ns = rx_rt - (s->tx_rt >= 0 ? s->tx_rt : s->sent_rt);
-        r->tx_stamped = s->tx_rt >= 0;
-        r->ttl = (uint8_t)(ttl > 0 ? ttl : pkt->ttl);
+        r->rtt_ns = rtt;
+        r->tx_stamped = s->clock.tx_rt >= 0;
+        r->ttl = (int16_t)(m->ttl >= 0 ? m->ttl : pkt->has_ttl ? pkt->ttl : -1);
         if (pkt->is_error)
             job->errors++;
         else
@@ -890,10 +974,7 @@ static void handle_packet(struct icmp_engine *e, struct family *f, const struct 
 }
 
 /* Reads one message (normal or error queue). Returns bytes, or -errno (-EAGAIN: empty). */
-static ssize_t receive(struct icmp_engine *e, struct family *f, int flags,
-                       struct sockaddr_storage *from, int64_t *rx_rt, int *ttl,
-                       struct sock_extended_err *ee, struct sockaddr_storage *offender,
-                       int64_t *tx_rt)
+static ssize_t receive(struct icmp_engine *e, struct family *f, int flags, struct rx_meta *m)
 {
     union {
         char buf[1024];
@@ -901,8 +982,8 @@ static ssize_t receive(struct icmp_engine *e, struct family *f, int flags,
     } control;
     struct iovec iov = {.iov_base = e->recvbuf, .iov_len = RECV_BUF_SIZE};
     struct msghdr msg = {
-        .msg_name = from,
-        .msg_namelen = sizeof(*from),
+        .msg_name = &m->from,
+        .msg_namelen = sizeof(m->from),
         .msg_iov = &iov,
         .msg_iovlen = 1,
         .msg_control = control.buf,
@@ -912,40 +993,52 @@ static ssize_t receive(struct icmp_engine *e, struct family *f, int flags,
 
     if (n < 0)
         return -errno;
-    *rx_rt = -1;
-    *tx_rt = -1;
-    *ttl = 0;
-    ee->ee_origin = 0;
+    m->rx_rt = -1;
+    m->tx_rt = -1;
+    m->ttl = -1;
+    m->ee.ee_origin = 0;
+    m->local.family = 0;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS &&
             cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
             struct timespec ts;
             memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
-            *rx_rt = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+            m->rx_rt = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
         } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING &&
                    cm->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
             struct timespec ts; /* ts[0] of struct scm_timestamping: the software stamp */
             memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
             if (ts.tv_sec != 0 || ts.tv_nsec != 0)
-                *tx_rt = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+                m->tx_rt = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
         } else if (((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_TTL) ||
                     (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT)) &&
                    cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
-            memcpy(ttl, CMSG_DATA(cm), sizeof(int));
+            memcpy(&m->ttl, CMSG_DATA(cm), sizeof(int));
+        } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+                   cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            memset(&m->local, 0, sizeof(m->local));
+            m->local.family = AF_INET6;
+            memcpy(m->local.bytes, &pi.ipi6_addr, 16);
         } else if (((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
                     (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)) &&
-                   cm->cmsg_len >= CMSG_LEN(sizeof(*ee))) {
+                   cm->cmsg_len >= CMSG_LEN(sizeof(m->ee))) {
             const struct sock_extended_err *src = (const void *)CMSG_DATA(cm);
-            size_t room = cm->cmsg_len - CMSG_LEN(0) - sizeof(*ee);
-            memcpy(ee, src, sizeof(*ee));
-            memset(offender, 0, sizeof(*offender));
+            size_t room = cm->cmsg_len - CMSG_LEN(0) - sizeof(m->ee);
+            memcpy(&m->ee, src, sizeof(m->ee));
+            memset(&m->offender, 0, sizeof(m->offender));
             /* The offender's sockaddr follows the structure (SO_EE_OFFENDER). */
             if (room > 0)
-                memcpy(offender, src + 1, room < sizeof(*offender) ? room : sizeof(*offender));
+                memcpy(&m->offender, src + 1,
+                       room < sizeof(m->offender) ? room : sizeof(m->offender));
         }
     }
-    if (*rx_rt < 0)
-        *rx_rt = realtime_ns();
+    if (m->rx_rt < 0) {
+        struct icmp__clocks now;
+        icmp__clocks_now(&now);
+        m->rx_rt = now.rt;
+    }
     return n;
 }
 
@@ -954,9 +1047,9 @@ static void take_tx_stamp(struct family *f, uint32_t key, int64_t stamp)
 {
     struct slot *s = &f->slots[f->tx_seq[key & 0xffff]];
 
-    if (s->state != SLOT_FREE && s->tx_key == key && s->tx_rt < 0 && stamp >= s->sent_rt &&
-        stamp - s->sent_rt < 1000000000)
-        s->tx_rt = stamp;
+    if (s->state != SLOT_FREE && s->tx_key == key && s->clock.tx_rt < 0 &&
+        stamp >= s->clock.sent.rt && stamp - s->clock.sent.rt < 1000000000)
+        s->clock.tx_rt = stamp;
 }
 
 /*
@@ -965,32 +1058,31 @@ static void take_tx_stamp(struct family *f, uint32_t key, int64_t stamp)
  */
 static void drain_errqueue(struct icmp_engine *e, struct family *f)
 {
-    struct sockaddr_storage from, offender;
-    struct sock_extended_err ee;
+    struct rx_meta m;
     struct icmp__packet pkt;
-    struct icmp_addr src, off;
-    int64_t rx_rt, tx_rt;
-    int ttl;
+    struct icmp_addr dst, off;
     bool icmp_error = false;
 
     for (;;) {
-        ssize_t n = receive(e, f, MSG_ERRQUEUE, &from, &rx_rt, &ttl, &ee, &offender, &tx_rt);
+        ssize_t n = receive(e, f, MSG_ERRQUEUE, &m);
         if (n < 0)
             break;
-        if (ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
-            take_tx_stamp(f, ee.ee_data, tx_rt >= 0 ? tx_rt : rx_rt);
+        if (m.ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
+            take_tx_stamp(f, m.ee.ee_data, m.tx_rt >= 0 ? m.tx_rt : m.rx_rt);
             continue;
         }
-        if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6)
+        if (m.ee.ee_origin != SO_EE_ORIGIN_ICMP && m.ee.ee_origin != SO_EE_ORIGIN_ICMP6)
             continue; /* a local error (e.g. EMSGSIZE): the send already reported it */
         icmp_error = true;
-        from_sockaddr(&from, &src);
-        from_sockaddr(&offender, &off);
-        if (icmp__parse_errqueue(f->af, ee.ee_type, ee.ee_code, &src, &off, e->recvbuf, (size_t)n,
-                                 &pkt) == 0) {
+        from_sockaddr(&m.from, &dst);
+        from_sockaddr(&m.offender, &off);
+        if (icmp__parse_errqueue(f->af, m.ee.ee_type, m.ee.ee_code, &dst, &off, e->recvbuf,
+                                 (size_t)n, &pkt) == 0) {
             /* The kernel rewrote our identifier on the way out; the quote shows its own. */
             pkt.id = f->id;
-            handle_packet(e, f, &pkt, rx_rt, 0);
+            /* The IPv6 header the error quotes is not given; the error went to our address. */
+            pkt.quoted_src = m.local;
+            handle_packet(e, f, &pkt, &m);
         } else {
             atomic_fetch_add(&e->stats.foreign, 1);
         }
@@ -1005,21 +1097,18 @@ static void drain_errqueue(struct icmp_engine *e, struct family *f)
 
 static void drain(struct icmp_engine *e, struct family *f)
 {
-    struct sockaddr_storage from, offender;
-    struct sock_extended_err ee;
+    struct rx_meta m;
     struct icmp__packet pkt;
     struct icmp_addr src;
-    int64_t rx_rt, tx_rt;
-    int ttl;
 
     if (f->mode == ICMP_MODE_DGRAM || f->tx_stamps)
         drain_errqueue(e, f);
     for (;;) {
-        ssize_t n = receive(e, f, 0, &from, &rx_rt, &ttl, &ee, &offender, &tx_rt);
+        ssize_t n = receive(e, f, 0, &m);
         int rc;
         if (n < 0)
             break;
-        from_sockaddr(&from, &src);
+        from_sockaddr(&m.from, &src);
         if (f->mode == ICMP_MODE_DGRAM)
             rc = icmp__parse_dgram(f->af, e->recvbuf, (size_t)n, &src, &pkt);
         else if (f->af == AF_INET)
@@ -1027,7 +1116,7 @@ static void drain(struct icmp_engine *e, struct family *f)
         else
             rc = icmp__parse_v6_raw(e->recvbuf, (size_t)n, &src, &pkt);
         if (rc == 0)
-            handle_packet(e, f, &pkt, rx_rt, ttl);
+            handle_packet(e, f, &pkt, &m);
         else
             atomic_fetch_add(&e->stats.foreign, 1);
     }
@@ -1472,7 +1561,7 @@ int icmp_engine_submit(struct icmp_engine *e, struct icmp_job *const *jobs, size
         j->priv.state = JOB_QUEUED;
         for (uint32_t k = 0; k < j->count; k++) {
             j->results[k] = (struct icmp_echo_result){
-                .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1};
+                .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1, .ttl = -1};
         }
     }
     pthread_mutex_lock(&e->lock);

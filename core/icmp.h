@@ -111,10 +111,13 @@ const char *icmp_socket_mode_name(enum icmp_socket_mode mode);
 struct icmp_echo_result {
     enum icmp_status status; /* TIMED_OUT until something better is known */
     struct icmp_addr from;   /* who answered: the target, or the router of an ICMP error */
-    int64_t rtt_ns;          /* reply receive stamp - send stamp; -1 without a reply */
+    int64_t rtt_ns;          /* from the send to the answer's receive stamp, a CLOCK_MONOTONIC
+                                duration (setting the wall clock does not move it); -1 without
+                                an answer */
     int64_t sent_ns;         /* CLOCK_REALTIME send stamp; -1 when never sent */
     uint16_t seq;            /* ICMP sequence number used on the wire */
-    uint8_t ttl;             /* reply TTL / hop limit; 0 when unknown */
+    int16_t ttl;             /* TTL / hop limit of the answer (0-255; of the error packet for
+                                an ICMP error); -1 when unknown, e.g. without an answer */
     bool sent;               /* false: cut by the deadline, a cancel or a send error */
     uint16_t duplicates;     /* further copies of the reply seen while the job ran */
     bool tx_stamped;         /* rtt_ns starts at the kernel's transmit stamp (else at the
@@ -290,10 +293,10 @@ struct icmp_echo_reply {
     enum icmp_status status;
     int64_t rtt_ns;  /* nanoseconds; Windows' RoundTripTime is rtt_ms */
     uint32_t rtt_ms; /* whole milliseconds, as Windows reports it */
-    uint8_t ttl;     /* reply TTL / hop limit */
+    int16_t ttl;     /* reply TTL / hop limit 0-255; -1 when unknown (no answer) */
     uint16_t data_size;
     void *data;
-    struct icmp_options options;
+    struct icmp_options options; /* options.ttl: ttl, or 0 when unknown */
 };
 
 /* The smallest reply buffer for request data of `size` bytes (one record + data + 8). */

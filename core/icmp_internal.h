@@ -20,7 +20,10 @@ struct icmp__packet {
     uint16_t seq;                /* sequence number, likewise */
     struct icmp_addr from;       /* sender of the message (raw v4: from the IP header) */
     struct icmp_addr quoted_dst; /* errors: destination of the quoted request (if known) */
-    uint8_t ttl;                 /* raw v4: TTL from the IP header; 0 when unknown */
+    struct icmp_addr quoted_src; /* raw errors: source of the quoted request, else none */
+    uint16_t quoted_cksum;       /* errors: the ICMP checksum of the quoted request */
+    uint8_t ttl;                 /* raw v4: TTL from the IP header; else 0 (see has_ttl) */
+    bool has_ttl;                /* ttl was read from the packet (raw v4) */
     const uint8_t *payload;      /* echo data of the reply, or of the quoted request */
     size_t payload_len;          /* bytes available at payload (quotes may be truncated) */
     enum icmp_status status;     /* SUCCESS for a reply, the mapped status for an error */
@@ -79,6 +82,53 @@ void icmp__payload_fill(uint8_t *payload, size_t len, uint64_t nonce, int64_t st
  */
 bool icmp__payload_check(const uint8_t *got, size_t got_len, size_t sent_len, uint64_t nonce,
                          int64_t stamp, uint16_t seq, const void *data, bool truncated);
+
+/*
+ * The ICMP checksum our echo request carried on the wire (what an ICMP error quotes of it
+ * even when it quotes nothing else): type, code 0, id and seq, then the payload
+ * icmp__payload_fill makes of nonce, stamp, seq and data (payload_len bytes). IPv6 includes
+ * the pseudo-header of src and dst. It covers the nonce and the send stamp, so it proves (to
+ * 16 bits) that a short quote is of our echo. Pure.
+ */
+uint16_t icmp__echo_checksum(int family, const struct icmp_addr *src, const struct icmp_addr *dst,
+                             uint16_t id, uint16_t seq, uint64_t nonce, int64_t stamp,
+                             const void *data, size_t payload_len);
+
+/*
+ * Clocks. The kernel stamps packets in CLOCK_REALTIME (SO_TIMESTAMPNS, SO_TIMESTAMPING), the
+ * wall clock, which jumps when someone sets it; the engine's deadlines and durations are
+ * CLOCK_MONOTONIC. Between two readings of both clocks (struct icmp__clocks), the offset
+ * realtime - monotonic changes only by the steps of the wall clock in between: one at the send
+ * and one where the answer is read tell how far the answer's realtime stamp is to be taken
+ * back (icmp__echo_time). Only a step falling between a kernel stamp and the reading beside it
+ * (microseconds) escapes.
+ */
+struct icmp__clocks {
+    int64_t rt;   /* CLOCK_REALTIME */
+    int64_t mono; /* CLOCK_MONOTONIC at the same moment, to within err */
+    int64_t err;  /* rt - mono is the clocks' offset to within err nanoseconds */
+};
+
+/* Reads both clocks (three vDSO calls, no system call). */
+void icmp__clocks_now(struct icmp__clocks *now);
+
+/* What the engine keeps of an echo in flight to time its answer. */
+struct icmp__echo_clock {
+    struct icmp__clocks sent; /* just before sendmsg (sent.rt is the stamp in the payload) */
+    int64_t tx_rt;            /* the kernel's transmit stamp (CLOCK_REALTIME), or -1 */
+    int64_t deadline;         /* CLOCK_MONOTONIC end of the wait */
+};
+
+/*
+ * Times an answer with the kernel's receive stamp rx_rt (CLOCK_REALTIME), read from the
+ * socket when the clocks said `read`: returns the round-trip time from the transmit stamp
+ * (else the send) to the receive stamp, less any wall-clock step between the send and the
+ * read (a CLOCK_MONOTONIC duration), and sets *late when the answer arrived, in monotonic
+ * time, after the echo's deadline. Without a step (an offset change within the readings'
+ * uncertainty) the RTT is the exact difference of the realtime stamps. Pure.
+ */
+int64_t icmp__echo_time(const struct icmp__echo_clock *echo, int64_t rx_rt,
+                        const struct icmp__clocks *read, bool *late);
 
 /*
  * Drives an engine opened with no_thread until *done is set by a job's callback: the

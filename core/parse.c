@@ -131,6 +131,7 @@ static int take_quoted_echo(int family, const uint8_t *q, size_t len, struct icm
         return -EINVAL;
     if (q[0] != (family == AF_INET ? ICMP4_ECHO_REQUEST : ICMP6_ECHO_REQUEST) || q[1] != 0)
         return -ENOMSG; /* an error about something else than an echo request */
+    pkt->quoted_cksum = be16(q + 2);
     pkt->id = be16(q + 4);
     pkt->seq = be16(q + 6);
     pkt->payload = q + ICMP_HEADER_LEN;
@@ -172,6 +173,7 @@ int icmp__parse_v4_raw(const uint8_t *buf, size_t len, struct icmp__packet *pkt)
     memset(pkt, 0, sizeof(*pkt));
     set_addr(&pkt->from, AF_INET, buf + 12);
     pkt->ttl = buf[8];
+    pkt->has_ttl = true;
     icmp = buf + ihl;
     ilen = total - ihl;
     if (ilen < ICMP_HEADER_LEN)
@@ -197,6 +199,7 @@ int icmp__parse_v4_raw(const uint8_t *buf, size_t len, struct icmp__packet *pkt)
         return -EINVAL;
     if (q[9] != IPPROTO_ICMP4)
         return -ENOMSG;
+    set_addr(&pkt->quoted_src, AF_INET, q + 12);
     set_addr(&pkt->quoted_dst, AF_INET, q + 16);
     pkt->is_error = true;
     pkt->status = icmp__status_from_icmp(AF_INET, pkt->type, pkt->code);
@@ -227,6 +230,7 @@ int icmp__parse_v6_raw(const uint8_t *buf, size_t len, const struct icmp_addr *f
     /* We send no extension headers, so our requests have ICMPv6 right after the header. */
     if (q[6] != IPPROTO_ICMP6)
         return -ENOMSG;
+    set_addr(&pkt->quoted_src, AF_INET6, q + 8);
     set_addr(&pkt->quoted_dst, AF_INET6, q + 24);
     pkt->is_error = true;
     pkt->status = icmp__status_from_icmp(AF_INET6, pkt->type, pkt->code);
@@ -318,18 +322,74 @@ bool icmp__payload_check(const uint8_t *got, size_t got_len, size_t sent_len, ui
     return true;
 }
 
-uint16_t icmp__checksum(const void *data, size_t len)
+/* Adds len bytes to a sum of 16-bit words, folded at the end (64 bits hold any message); every
+ * piece but the last of a message must have an even length. */
+static uint64_t sum_words(const uint8_t *p, size_t len, uint64_t sum)
 {
-    const uint8_t *p = data;
-    uint32_t sum = 0;
-
     for (; len > 1; p += 2, len -= 2)
-        sum += (uint32_t)(p[0] << 8 | p[1]);
+        sum += (uint64_t)(p[0] << 8 | p[1]);
     if (len == 1)
-        sum += (uint32_t)(p[0] << 8);
+        sum += (uint64_t)(p[0] << 8);
+    return sum;
+}
+
+static uint16_t fold(uint64_t sum)
+{
     while (sum >> 16)
         sum = (sum & 0xffff) + (sum >> 16);
     return (uint16_t)~sum;
+}
+
+uint16_t icmp__checksum(const void *data, size_t len)
+{
+    return fold(sum_words(data, len, 0));
+}
+
+uint16_t icmp__echo_checksum(int family, const struct icmp_addr *src, const struct icmp_addr *dst,
+                             uint16_t id, uint16_t seq, uint64_t nonce, int64_t stamp,
+                             const void *data, size_t payload_len)
+{
+    uint8_t buf[256]; /* even: the pieces summed one after another stay word-aligned */
+    size_t head = payload_len < ICMP_PAYLOAD_MIN ? payload_len : ICMP_PAYLOAD_MIN;
+    uint64_t sum = 0;
+
+    if (family == AF_INET6) {
+        /* RFC 8200 8.1: source, destination, upper-layer length (32 bits), 3 zero bytes and
+         * the next header. */
+        uint32_t ulen = (uint32_t)(ICMP_HEADER_LEN + payload_len);
+        uint8_t tail[8] = {(uint8_t)(ulen >> 24),
+                           (uint8_t)(ulen >> 16),
+                           (uint8_t)(ulen >> 8),
+                           (uint8_t)ulen,
+                           0,
+                           0,
+                           0,
+                           IPPROTO_ICMP6};
+        sum = sum_words(src->bytes, 16, sum);
+        sum = sum_words(dst->bytes, 16, sum);
+        sum = sum_words(tail, sizeof(tail), sum);
+    }
+    buf[0] = family == AF_INET ? ICMP4_ECHO_REQUEST : ICMP6_ECHO_REQUEST;
+    buf[1] = buf[2] = buf[3] = 0;
+    buf[4] = (uint8_t)(id >> 8);
+    buf[5] = (uint8_t)id;
+    buf[6] = (uint8_t)(seq >> 8);
+    buf[7] = (uint8_t)seq;
+    icmp__payload_fill(buf + ICMP_HEADER_LEN, head, nonce, stamp, seq, NULL);
+    sum = sum_words(buf, ICMP_HEADER_LEN + head, sum);
+    if (payload_len <= ICMP_PAYLOAD_MIN)
+        return fold(sum);
+    if (data != NULL)
+        return fold(sum_words(data, payload_len - ICMP_PAYLOAD_MIN, sum));
+    /* The pattern icmp__payload_fill writes after the header, a buffer at a time. */
+    for (size_t i = ICMP_PAYLOAD_MIN; i < payload_len;) {
+        size_t n = payload_len - i < sizeof(buf) ? payload_len - i : sizeof(buf);
+        for (size_t k = 0; k < n; k++)
+            buf[k] = (uint8_t)(i + k + seq);
+        sum = sum_words(buf, n, sum);
+        i += n;
+    }
+    return fold(sum);
 }
 
 void icmp__checksum_put(uint8_t *msg, size_t len)

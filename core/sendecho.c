@@ -79,6 +79,7 @@ int icmp_send_echo(struct icmp_handle *h, const struct icmp_addr *dst, const voi
             memset(rec, 0, sizeof(*rec));
             rec->address = *dst;
             rec->status = ICMP_STATUS_BUF_TOO_SMALL;
+            rec->ttl = -1;
         }
         return 0;
     }
@@ -112,7 +113,7 @@ int icmp_send_echo(struct icmp_handle *h, const struct icmp_addr *dst, const voi
     rec->rtt_ms = (uint32_t)(rec->rtt_ns / 1000000);
     rec->ttl = result.ttl;
     rec->data = (uint8_t *)reply_buffer + sizeof(*rec);
-    rec->options.ttl = result.ttl;
+    rec->options.ttl = (uint8_t)(result.ttl >= 0 ? result.ttl : 0);
     h->last = result.status;
     if (!result.sent || result.status == ICMP_STATUS_TIMED_OUT)
         return 0; /* nothing came back: the record only carries the reason */

@@ -27,7 +27,7 @@ void echo_summary_of(struct echo_summary *s, const struct icmp_echo_result *resu
         s->by_status[r->status]++;
         if (r->status != ICMP_STATUS_SUCCESS)
             continue;
-        if (r->ttl != 0)
+        if (r->ttl >= 0)
             s->hop_limit = r->ttl;
         double v = (double)r->rtt_ns / 1e9;
         if (s->received == 0 || v < s->min)

@@ -106,7 +106,7 @@ int probe_render_debug(const struct probe *p, struct text_buf *out)
         }
         text_buf_printf(out, "echo %u: seq=%u status=%s", i, r->seq, icmp_status_name(r->status));
         if (r->rtt_ns >= 0)
-            text_buf_printf(out, " rtt=%.6fs from=%s ttl=%u", (double)r->rtt_ns / 1e9,
+            text_buf_printf(out, " rtt=%.6fs from=%s ttl=%d", (double)r->rtt_ns / 1e9,
                             icmp_addr_format(&r->from, a, sizeof(a)), r->ttl);
         if (r->duplicates)
             text_buf_printf(out, " duplicates=%u", r->duplicates);

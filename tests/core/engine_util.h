@@ -255,6 +255,19 @@ static inline void tu_settled_stats(struct icmp_engine *engine,
     }
 }
 
+/* Writes value to a /proc or /sys file (a sysctl of the lab's own namespace); true on success. */
+static inline bool tu_write_proc(const char *path, const char *value)
+{
+    FILE *f = fopen(path, "w");
+    bool ok;
+
+    if (f == NULL)
+        return false;
+    ok = fputs(value, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    return ok;
+}
+
 static inline const char *tu_fmt(const struct icmp_addr *a, char *buf, size_t size)
 {
     if ((a->family != AF_INET && a->family != AF_INET6) ||

@@ -38,8 +38,10 @@ struct fam {
     int family;
     char tag[16]; /* "v4 raw" */
     struct icmp_addr fast, delay, loss, dup, corrupt, wrongid, late, ttl, router, far, blackhole;
-    struct icmp_addr anyip; /* the prefix */
-    unsigned int anyip_len; /* its length */
+    struct icmp_addr short_err, forge_short, ttl0;
+    struct icmp_addr delay_link; /* the delay host's own address: the source of its errors */
+    struct icmp_addr anyip;      /* the prefix */
+    unsigned int anyip_len;      /* its length */
     struct unreach unreach[4];
 };
 
@@ -151,6 +153,10 @@ static void load_family(struct fam *f, int family)
     ADDR(router, "ROUTER");
     ADDR(far, "FAR");
     ADDR(blackhole, "BLACKHOLE");
+    ADDR(short_err, "SHORT_ERR");
+    ADDR(forge_short, "FORGE_SHORT");
+    ADDR(ttl0, "TTL0");
+    ADDR(delay_link, "DELAY_LINK");
 #undef ADDR
     snprintf(name, sizeof(name), "%sANYIP_NET", v);
     lab_prefix(name, &f->anyip, &f->anyip_len);
@@ -179,18 +185,6 @@ static void load_family(struct fam *f, int family)
     }
 }
 
-static bool write_proc(const char *path, const char *value)
-{
-    FILE *f = fopen(path, "w");
-    bool ok;
-
-    if (f == NULL)
-        return false;
-    ok = fputs(value, f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    return ok;
-}
-
 /* ---------------------------------------------------------------------------------------
  * The responder's log.
  */
@@ -203,6 +197,7 @@ struct log_ev {
     int64_t t;
     int64_t hold_ns;
     int64_t rx_ns; /* the request's receive stamp (CLOCK_REALTIME) */
+    int quote;     /* ev=error: echo data bytes the error quoted; else -1 */
 };
 
 struct log {
@@ -234,6 +229,7 @@ static void log_read(struct log *log)
         bool have_dst = false, have_seq = false, have_t = false;
 
         memset(&e, 0, sizeof(e));
+        e.quote = -1;
         for (char *tok = line; tok != NULL && *tok != '\0';) {
             char *next = strchr(tok, ' ');
             if (next != NULL)
@@ -255,11 +251,14 @@ static void log_read(struct log *log)
                     e.t = strtoll(val, NULL, 10), have_t = true;
                 else if (strcmp(tok, "hold_ns") == 0)
                     e.hold_ns = strtoll(val, NULL, 10);
+                else if (strcmp(tok, "quote") == 0)
+                    e.quote = (int)strtol(val, NULL, 10);
             }
             tok = next;
         }
         if (!have_dst || !have_seq || !have_t ||
-            (strcmp(e.ev, "reply") != 0 && strcmp(e.ev, "dup") != 0 && strcmp(e.ev, "drop") != 0))
+            (strcmp(e.ev, "reply") != 0 && strcmp(e.ev, "dup") != 0 && strcmp(e.ev, "drop") != 0 &&
+             strcmp(e.ev, "error") != 0))
             continue;
         e.rx_ns = strcmp(e.ev, "drop") == 0 ? e.t : e.t - e.hold_ns;
         if (log->n == cap) {
@@ -273,7 +272,7 @@ static void log_read(struct log *log)
     fclose(f);
 }
 
-/* The newest reply or drop line for (dst, seq), if its request arrived after sent_ns (less a
+/* The newest reply, error or drop line for (dst, seq), if its request arrived after sent_ns (less a
  * millisecond of slack): older lines belong to earlier echoes with the same sequence. */
 static const struct log_ev *log_find(const struct log *log, const char *dst, unsigned int seq,
                                      int64_t sent_ns)
@@ -425,8 +424,8 @@ static int sc_delay(struct icmp_engine *e, const struct fam *f)
         else if (abs64(r->rtt_ns - delay_ms * TU_MS) > TU_MS)
             TEST_FAIL_AT("%s: echo %u: rtt %.3f ms, want %d +- 1 ms", what, i,
                          (double)r->rtt_ns / 1e6, delay_ms);
-        if (r->ttl != ev[i]->ttl)
-            TEST_FAIL_AT("%s: echo %u: ttl %u, the responder sent %u", what, i, r->ttl, ev[i]->ttl);
+        if (r->ttl != (int)ev[i]->ttl)
+            TEST_FAIL_AT("%s: echo %u: ttl %d, the responder sent %u", what, i, r->ttl, ev[i]->ttl);
         /* sent_ns is CLOCK_REALTIME and taken before the send: the responder's receive stamp
          * of the request is a little later. */
         if (oneway < -200000 || oneway > 2 * TU_MS)
@@ -579,7 +578,7 @@ static void sc_ttl(struct icmp_engine *e, const struct fam *f)
     check_all(t, ICMP_STATUS_SUCCESS, &f->ttl, what);
     for (uint32_t i = 0; i < 2; i++) {
         if (t->results[i].ttl != reply_ttl)
-            TEST_FAIL_AT("%s: echo %u: ttl %u, want %d", what, i, t->results[i].ttl, reply_ttl);
+            TEST_FAIL_AT("%s: echo %u: ttl %d, want %d", what, i, t->results[i].ttl, reply_ttl);
     }
     tu_job_free(t);
 }
@@ -594,7 +593,7 @@ static void sc_router(struct icmp_engine *e, const struct fam *f)
         check_all(t, ICMP_STATUS_SUCCESS, &f->far, what);
         for (uint32_t i = 0; i < 2; i++) {
             if (t->results[i].ttl != 63)
-                TEST_FAIL_AT("%s: echo %u: ttl %u, want 63", what, i, t->results[i].ttl);
+                TEST_FAIL_AT("%s: echo %u: ttl %d, want 63", what, i, t->results[i].ttl);
         }
         tu_job_free(t);
     }
@@ -641,6 +640,10 @@ static void sc_unreach(struct icmp_engine *e, const struct fam *f)
         tu_check_consistent(t[i], what);
         CHECK_EQ(t[i]->job.errors, 1);
         check_all(t[i], f->unreach[i].status, &f->router, what);
+        /* The error's own TTL, as the router sent it (one hop), in both socket modes. */
+        int16_t ttl = t[i]->results[0].ttl;
+        if (ttl != 64)
+            TEST_FAIL_AT("%s: ttl %d, want the router's 64", what, ttl);
         int64_t took = t[i]->done_ns - t[i]->submit_ns;
         fprintf(stderr, "%s: %s after %.1f ms\n", what, icmp_status_name(t[i]->results[0].status),
                 (double)took / 1e6);
@@ -834,6 +837,230 @@ static void sc_cancel(struct icmp_engine *e, const struct fam *f)
     tu_job_free(t);
 }
 
+/*
+ * Errors quoting only the IP header and the 8-byte ICMP header of the echo (RFC 792's minimum,
+ * what older routers send; RFC 4443 lets a v6 router send as little): no echo data, so none of
+ * our nonce. They must still settle their echo at once, not leave it to time out.
+ */
+static void sc_short_error(struct icmp_engine *e, const struct fam *f)
+{
+    char what[64];
+    struct log log = {NULL, 0};
+    const struct log_ev *ev[3];
+
+    snprintf(what, sizeof(what), "%s short-quote errors", f->tag);
+    struct tu_job *t = run_job(e, &f->short_err, 3, 20 * TU_MS, 3000 * TU_MS, 6000 * TU_MS, what);
+    if (t == NULL)
+        return;
+    int64_t took = t->done_ns - t->submit_ns;
+    fprintf(stderr, "%s: %s after %.1f ms (timeout 3 s)\n", what,
+            icmp_status_name(t->results[0].status), (double)took / 1e6);
+    CHECK_EQ(t->job.sent, 3);
+    CHECK_EQ(t->job.errors, 3);
+    CHECK_EQ(t->job.received, 0);
+    check_all(t, ICMP_STATUS_DEST_HOST_UNREACHABLE, &f->delay_link, what);
+    if (took > 1000 * TU_MS)
+        TEST_FAIL_AT("%s: settled after %.0f ms, want within 1 s (timeout 3 s)", what,
+                     (double)took / 1e6);
+    /* The ground truth: the responder answered each echo with an error quoting no data. */
+    uint32_t found = log_match(t, &log, ev);
+    for (uint32_t i = 0; i < 3; i++) {
+        if (ev[i] != NULL && (strcmp(ev[i]->ev, "error") != 0 || ev[i]->quote != 0))
+            TEST_FAIL_AT("%s: echo %u: the responder logged ev=%s quote=%d, want error, 0", what, i,
+                         ev[i]->ev, ev[i]->quote);
+    }
+    if (found != 3)
+        TEST_FAIL_AT("%s: %u of 3 echoes in the responder's log", what, found);
+    log_free(&log);
+    tu_job_free(t);
+}
+
+/*
+ * Forged short errors (tests/netlab: forge_quote=0) from an attacker who sees one echo of
+ * ours: they claim echoes to the blackhole with our identifier and the sequence numbers
+ * next to the one it saw, which are exactly those of our blackhole echoes in flight. Nothing
+ * of such an error proves it ours but the quoted checksum, which covers our secret nonce and
+ * the send stamp: none of them may settle a blackhole echo.
+ */
+static uint32_t forged_errors_naming(int family, unsigned int req_seq,
+                                     const struct tu_job *const *t, size_t n)
+{
+    FILE *fp = fopen(log_path, "r");
+    char line[1024], fam[8];
+    uint32_t hits = 0;
+
+    if (fp == NULL)
+        return 0;
+    snprintf(fam, sizeof(fam), " fam=%d ", family == AF_INET ? 4 : 6);
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        const char *id = strstr(line, " id="), *seq = strstr(line, " seq=");
+        const char *rid = strstr(line, " req_id="), *rseq = strstr(line, " req_seq=");
+        if (strstr(line, " ev=forge ") == NULL || strstr(line, " kind=error ") == NULL ||
+            strstr(line, fam) == NULL || id == NULL || seq == NULL || rid == NULL || rseq == NULL ||
+            strtoul(rseq + 9, NULL, 10) != req_seq ||
+            strtoul(id + 4, NULL, 10) != strtoul(rid + 8, NULL, 10))
+            continue;
+        unsigned long s = strtoul(seq + 5, NULL, 10);
+        for (size_t k = 0; k < n; k++) {
+            for (uint32_t i = 0; i < t[k]->job.count; i++)
+                hits += t[k]->results[i].sent && t[k]->results[i].seq == s;
+        }
+    }
+    fclose(fp);
+    return hits;
+}
+
+static void sc_forge_short(struct icmp_engine *e, const struct fam *f)
+{
+    struct icmp_engine_stats before, after;
+    struct tu_job *t[3];
+    struct icmp_job *jobs[3];
+    char what[64];
+
+    snprintf(what, sizeof(what), "%s forged short errors", f->tag);
+    /* Sent in this order, back to back: four blackhole echoes, the forger's, four more. */
+    t[0] = tu_job_new(&f->blackhole, 4, 0, 300 * TU_MS, 56);
+    t[1] = tu_job_new(&f->forge_short, 1, 0, 1000 * TU_MS, 56);
+    t[2] = tu_job_new(&f->blackhole, 4, 0, 300 * TU_MS, 56);
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = &t[i]->job;
+        t[i]->submit_ns = tu_now_ns();
+    }
+    tu_stats(e, &before);
+    int rc = icmp_engine_submit(e, jobs, 3);
+    CHECK_EQ(rc, 0);
+    if (rc != 0) {
+        for (int i = 0; i < 3; i++)
+            tu_job_not_submitted(t[i]);
+    } else if (!tu_wait(t, 3, 3000 * TU_MS)) {
+        TEST_FAIL_AT("%s: not all completed within 3 s", what);
+    }
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        if (t[i]->calls == 0)
+            continue;
+        tu_check_consistent(t[i], what);
+        if (i == 1) {
+            check_all(t[i], ICMP_STATUS_SUCCESS, &f->forge_short, what);
+            continue;
+        }
+        CHECK_EQ(t[i]->job.sent, 4);
+        CHECK_EQ(t[i]->job.errors, 0);
+        check_all(t[i], ICMP_STATUS_TIMED_OUT, NULL, what);
+    }
+    if (rc == 0 && t[1]->calls > 0 && t[1]->results[0].sent) {
+        const struct tu_job *bh[2] = {t[0], t[2]};
+        uint32_t hits = 0;
+        /* The forger logs its packets after sending them: wait for them (up to 1 s). */
+        for (int attempt = 0; attempt < 20 && hits == 0; attempt++) {
+            hits = forged_errors_naming(f->family, t[1]->results[0].seq, bh, 2);
+            if (hits == 0)
+                tu_sleep_ns(50 * TU_MS);
+        }
+        tu_settled_stats(e, &before, 9, &after);
+        fprintf(stderr,
+                "%s: %u forged errors named a blackhole echo of ours; foreign +%" PRIu64 "\n", what,
+                hits, after.foreign - before.foreign);
+        if (hits == 0)
+            TEST_FAIL_AT("%s: no forged error named a blackhole echo (the test does not bite)",
+                         what);
+        if (after.foreign - before.foreign < hits)
+            TEST_FAIL_AT("%s: foreign +%" PRIu64 ", want >= %u", what,
+                         after.foreign - before.foreign, hits);
+        CHECK_EQ(after.replies[ICMP_STATUS_DEST_HOST_UNREACHABLE] -
+                     before.replies[ICMP_STATUS_DEST_HOST_UNREACHABLE],
+                 0);
+    }
+    for (int i = 0; i < 3; i++)
+        tu_job_free(t[i]);
+}
+
+/* A reply with TTL / hop limit 0 reports 0; an echo without a reply reports no TTL (-1). */
+static void sc_ttl0(struct icmp_engine *e, const struct fam *f)
+{
+    char what[64];
+
+    snprintf(what, sizeof(what), "%s ttl 0 host", f->tag);
+    struct tu_job *t = run_job(e, &f->ttl0, 2, 10 * TU_MS, 1000 * TU_MS, 3000 * TU_MS, what);
+    if (t != NULL) {
+        check_all(t, ICMP_STATUS_SUCCESS, &f->ttl0, what);
+        for (uint32_t i = 0; i < 2; i++) {
+            int16_t ttl = t->results[i].ttl;
+            if (ttl != 0)
+                TEST_FAIL_AT("%s: echo %u: ttl %d, want 0", what, i, ttl);
+        }
+        tu_job_free(t);
+    }
+    snprintf(what, sizeof(what), "%s ttl of a timed-out echo", f->tag);
+    t = run_job(e, &f->blackhole, 1, 0, 100 * TU_MS, 2000 * TU_MS, what);
+    if (t != NULL) {
+        int16_t ttl = t->results[0].ttl;
+        check_all(t, ICMP_STATUS_TIMED_OUT, NULL, what);
+        if (ttl != -1)
+            TEST_FAIL_AT("%s: ttl %d, want -1 (no reply, no TTL)", what, ttl);
+        tu_job_free(t);
+    }
+}
+
+/*
+ * A link-local target with its zone (fe80::...%if): the reply comes from the target on the
+ * zone's interface and must count; an error about a link-local target (neighbour discovery
+ * fails, the kernel reports address unreachable) must settle its echo at once.
+ */
+static void sc_link_local(struct icmp_engine *e, const struct fam *f)
+{
+    struct icmp_addr router_ll, nobody;
+    char text[96], what[96];
+    const char *ifname = lab_env("CLIENT_IF_ROUTER");
+
+    if (f->family != AF_INET6)
+        return;
+    snprintf(text, sizeof(text), "%s%%%s", lab_env("V6_ROUTER_LL"), ifname);
+    REQUIRE(icmp_addr_parse(text, &router_ll) == 0);
+    snprintf(text, sizeof(text), "%s%%%s", lab_env("V6_LL_NOBODY"), ifname);
+    REQUIRE(icmp_addr_parse(text, &nobody) == 0);
+    /* Link-local on a lab interface: such traffic cannot leave the link. */
+    REQUIRE(router_ll.scope_id != 0 && router_ll.bytes[0] == 0xfe &&
+            (router_ll.bytes[1] & 0xc0) == 0x80 && strncmp(ifname, "nl", 2) == 0);
+    REQUIRE(nobody.scope_id == router_ll.scope_id && nobody.bytes[0] == 0xfe);
+
+    snprintf(what, sizeof(what), "%s link-local %s%%%s", f->tag, lab_env("V6_ROUTER_LL"), ifname);
+    struct tu_job *t = run_job(e, &router_ll, 3, 10 * TU_MS, 1000 * TU_MS, 3000 * TU_MS, what);
+    if (t != NULL) {
+        CHECK_EQ(t->job.received, 3);
+        CHECK_EQ(t->job.corrupt, 0);
+        check_all(t, ICMP_STATUS_SUCCESS, &router_ll, what);
+        tu_job_free(t);
+    }
+    /* A zone on an address that needs none (getaddrinfo and icmp_addr_parse accept one): the
+     * kernel ignores it on the way out and reports the reply's source without one. */
+    struct icmp_addr zoned = f->router;
+    zoned.scope_id = router_ll.scope_id;
+    snprintf(what, sizeof(what), "%s global address with a zone %s%%%s", f->tag,
+             lab_env("V6_ROUTER"), ifname);
+    t = run_job(e, &zoned, 2, 10 * TU_MS, 1000 * TU_MS, 3000 * TU_MS, what);
+    if (t != NULL) {
+        CHECK_EQ(t->job.received, 2);
+        CHECK_EQ(t->job.corrupt, 0);
+        check_all(t, ICMP_STATUS_SUCCESS, &f->router, what);
+        tu_job_free(t);
+    }
+    snprintf(what, sizeof(what), "%s link-local nobody %s%%%s", f->tag, lab_env("V6_LL_NOBODY"),
+             ifname);
+    t = run_job(e, &nobody, 1, 0, 3000 * TU_MS, 5000 * TU_MS, what);
+    if (t != NULL) {
+        int64_t took = t->done_ns - t->submit_ns;
+        fprintf(stderr, "%s: %s after %.1f ms\n", what, icmp_status_name(t->results[0].status),
+                (double)took / 1e6);
+        CHECK_EQ(t->job.corrupt, 0);
+        CHECK_EQ(t->job.errors, 1);
+        check_all(t, ICMP_STATUS_DEST_HOST_UNREACHABLE, NULL, what);
+        if (took > 1000 * TU_MS)
+            TEST_FAIL_AT("%s: settled after %.0f ms, want within 1 s (timeout 3 s)", what,
+                         (double)took / 1e6);
+        tu_job_free(t);
+    }
+}
+
 static void sc_deadline(struct icmp_engine *e, const struct fam *f)
 {
     char what[64];
@@ -909,11 +1136,28 @@ static void sc_sync(const struct fam *f)
     CHECK_EQ(rc, 1);
     if (rc == 1)
         CHECK_EQ(r->ttl, reply_ttl);
+    /* TTL 0 is a TTL like any other. */
+    rc = icmp_send_echo(h, &f->ttl0, data, sizeof(data), NULL, buf.bytes, size, 2000);
+    CHECK_EQ(rc, 1);
+    if (rc == 1) {
+        CHECK_EQ(r->status, ICMP_STATUS_SUCCESS);
+        CHECK_EQ(r->ttl, 0);
+    }
+    /* A short-quote error settles the call at once. */
+    int64_t t0 = tu_now_ns();
+    rc = icmp_send_echo(h, &f->short_err, data, sizeof(data), NULL, buf.bytes, size, 3000);
+    int64_t took = tu_now_ns() - t0;
+    CHECK_EQ(rc, 1);
+    CHECK_EQ(icmp_last_status(h), ICMP_STATUS_DEST_HOST_UNREACHABLE);
+    if (rc == 1 && !tu_same_addr(&r->address, &f->delay_link))
+        TEST_FAIL_AT("%s short-quote error: address %s, want the delay host's link", what,
+                     tu_fmt(&r->address, a, sizeof(a)));
+    CHECK_LT(took, 1000 * TU_MS);
 
     /* An ICMP error is a record of its own, from the router. */
-    int64_t t0 = tu_now_ns();
+    t0 = tu_now_ns();
     rc = icmp_send_echo(h, &f->unreach[0].addr, data, sizeof(data), NULL, buf.bytes, size, 3000);
-    int64_t took = tu_now_ns() - t0;
+    took = tu_now_ns() - t0;
     CHECK_EQ(rc, 1);
     if (rc == 1) {
         if (r->status != f->unreach[0].status)
@@ -933,6 +1177,8 @@ static void sc_sync(const struct fam *f)
     CHECK_EQ(rc, 0);
     CHECK_EQ(icmp_last_status(h), ICMP_STATUS_TIMED_OUT);
     CHECK_EQ(r->status, ICMP_STATUS_TIMED_OUT);
+    int16_t no_ttl = r->ttl;
+    CHECK_EQ(no_ttl, -1);
     if (took < 200 * TU_MS || took > 350 * TU_MS)
         TEST_FAIL_AT("%s blackhole: returned after %.1f ms, want about 200", what,
                      (double)took / 1e6);
@@ -1114,7 +1360,7 @@ int main(void)
     delay_ms = lab_int("DELAY_MS");
     reply_ttl = lab_int("REPLY_TTL");
     dup_copies = lab_int("DUP_COPIES");
-    if (!write_proc("/proc/sys/net/ipv4/ping_group_range", LAB_PING_GROUPS))
+    if (!tu_write_proc("/proc/sys/net/ipv4/ping_group_range", LAB_PING_GROUPS))
         TEST_FAIL_AT("cannot write \"%s\" to the lab's net.ipv4.ping_group_range", LAB_PING_GROUPS);
     load_family(&fams[0], AF_INET);
     load_family(&fams[1], AF_INET6);
@@ -1152,6 +1398,10 @@ int main(void)
         sc_concurrency(e, f);
         sc_cancel(e, f);
         sc_deadline(e, f);
+        sc_short_error(e, f);
+        sc_forge_short(e, f);
+        sc_ttl0(e, f);
+        sc_link_local(e, f);
         icmp_engine_close(e);
         sc_sync(f);
         fprintf(stderr, "%s: scenarios took %.1f s\n", f->tag, (double)(tu_now_ns() - t0) / 1e9);

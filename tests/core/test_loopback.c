@@ -95,7 +95,7 @@ static void check_loopback_job(struct icmp_engine *engine, const struct icmp_add
             TEST_FAIL_AT("%s echo %u: status %d sent %d errno %d dups %u", what, i, (int)r->status,
                          r->sent, r->send_errno, r->duplicates);
         if (r->ttl != ttl)
-            TEST_FAIL_AT("%s echo %u: ttl %u, want %d", what, i, r->ttl, ttl);
+            TEST_FAIL_AT("%s echo %u: ttl %d, want %d", what, i, r->ttl, ttl);
         if (r->rtt_ns <= 0 || r->rtt_ns >= 5 * TU_MS)
             TEST_FAIL_AT("%s echo %u: rtt %" PRId64 " ns, want (0, 5 ms)", what, i, r->rtt_ns);
         if (!tu_same_addr(&r->from, dst))

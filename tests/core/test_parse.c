@@ -1013,6 +1013,218 @@ static void test_checksum(void)
     CHECK_EQ(icmp__checksum(pkt, sizeof(pkt)), 0);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Short quotes: the checksum an error quotes of our echo, and the clocks.
+ */
+
+/* Our echo request as the engine sends it (type, code 0, ID, SEQ, the engine's payload of
+ * plen bytes), with its checksum; v6 over the pseudo-header of client6 -> target6. */
+static size_t build_our_echo(uint8_t *p, bool v4, size_t plen, const void *data)
+{
+    uint8_t pseudo[40 + 8 + 1100];
+
+    p[0] = v4 ? 8 : 128;
+    p[1] = p[2] = p[3] = 0;
+    put16(p + 4, ID);
+    put16(p + 6, SEQ);
+    icmp__payload_fill(p + 8, plen, nonce, stamp, SEQ, data);
+    if (v4) {
+        put16(p + 2, ref_checksum(p, 8 + plen));
+        return 8 + plen;
+    }
+    /* RFC 8200 8.1: source, destination, upper-layer length, zeros, next header 58. */
+    REQUIRE(plen <= 1100);
+    memcpy(pseudo, client6, 16);
+    memcpy(pseudo + 16, target6, 16);
+    pseudo[32] = (uint8_t)((8 + plen) >> 24);
+    pseudo[33] = (uint8_t)((8 + plen) >> 16);
+    pseudo[34] = (uint8_t)((8 + plen) >> 8);
+    pseudo[35] = (uint8_t)(8 + plen);
+    pseudo[36] = pseudo[37] = pseudo[38] = 0;
+    pseudo[39] = 58;
+    memcpy(pseudo + 40, p, 8 + plen);
+    put16(p + 2, ref_checksum(pseudo, 40 + 8 + plen));
+    return 8 + plen;
+}
+
+static void test_echo_checksum(void)
+{
+    static const size_t lens[] = {16, 17, 24, 56, 255, 256, 257, 300, 1000};
+    struct icmp_addr c4 = mkaddr(AF_INET, client4), t4 = mkaddr(AF_INET, target4);
+    struct icmp_addr c6 = mkaddr(AF_INET6, client6), t6 = mkaddr(AF_INET6, target6);
+    uint8_t echo[8 + 1000], data[1000];
+
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+        for (int v4 = 0; v4 < 2; v4++) {
+            for (int with_data = 0; with_data < 2; with_data++) {
+                const void *d = with_data ? data : NULL;
+                build_our_echo(echo, v4, lens[k], d);
+                uint16_t want = (uint16_t)(echo[2] << 8 | echo[3]);
+                uint16_t got =
+                    v4 ? icmp__echo_checksum(AF_INET, &c4, &t4, ID, SEQ, nonce, stamp, d, lens[k])
+                       : icmp__echo_checksum(AF_INET6, &c6, &t6, ID, SEQ, nonce, stamp, d, lens[k]);
+                if (got != want)
+                    TEST_FAIL_AT("echo checksum, v%d, %zu bytes, data %d: %#06x, want %#06x",
+                                 v4 ? 4 : 6, lens[k], with_data, got, want);
+            }
+        }
+    }
+    /* It proves the quote is of this echo: another nonce or send stamp (same everything
+     * else) gives another checksum, as does another sequence number or source. */
+    uint16_t base = icmp__echo_checksum(AF_INET, &c4, &t4, ID, SEQ, nonce, stamp, NULL, 56);
+    CHECK_NE(icmp__echo_checksum(AF_INET, &c4, &t4, ID, SEQ, nonce ^ 0x10000, stamp, NULL, 56),
+             base);
+    CHECK_NE(icmp__echo_checksum(AF_INET, &c4, &t4, ID, SEQ, nonce, stamp + 1, NULL, 56), base);
+    CHECK_NE(icmp__echo_checksum(AF_INET, &c4, &t4, ID, SEQ + 1, nonce, stamp, NULL, 56), base);
+    base = icmp__echo_checksum(AF_INET6, &c6, &t6, ID, SEQ, nonce, stamp, NULL, 56);
+    CHECK_NE(icmp__echo_checksum(AF_INET6, &t6, &t6, ID, SEQ, nonce, stamp, NULL, 56), base);
+}
+
+/* A parsed short quote of our 56-byte echo from src: its checksum, quoted, and recomputed. */
+static void check_short_quote(const char *what, int rc, const struct icmp__packet *pkt, int family,
+                              const struct icmp_addr *src, uint16_t cksum)
+{
+    if (rc != 0)
+        return;
+    if (pkt->quoted_cksum != cksum || !icmp_addr_equal(&pkt->quoted_src, src))
+        TEST_FAIL_AT("%s: quoted checksum %#06x (want %#06x), or not our quoted source", what,
+                     pkt->quoted_cksum, cksum);
+    uint16_t again = icmp__echo_checksum(family, &pkt->quoted_src, &pkt->quoted_dst, pkt->id,
+                                         pkt->seq, nonce, stamp, NULL, 56);
+    if (again != cksum)
+        TEST_FAIL_AT("%s: recomputed checksum %#06x, want %#06x", what, again, cksum);
+}
+
+/* RFC 792's minimum: an error quoting the IP header and the 8-byte ICMP header of our echo. */
+static void test_short_quote(void)
+{
+    uint8_t orig[20 + 8 + 56], buf[256];
+    struct icmp_addr c4 = mkaddr(AF_INET, client4), t4 = mkaddr(AF_INET, target4);
+    struct icmp_addr c6 = mkaddr(AF_INET6, client6), t6 = mkaddr(AF_INET6, target6);
+    struct icmp_addr r4 = mkaddr(AF_INET, router4), r6 = mkaddr(AF_INET6, router6);
+    struct icmp__packet pkt;
+    int rc;
+
+    /* v4 raw: 20 + 8 outer, 20 + 8 quoted. */
+    put_ip4(orig, 5, sizeof(orig), 63, IPPROTO_ICMP, client4, target4);
+    build_our_echo(orig + 20, true, 56, NULL);
+    uint16_t cksum4 = (uint16_t)(orig[22] << 8 | orig[23]);
+    put_ip4(buf, 5, 20 + 8 + 28, 250, IPPROTO_ICMP, router4, client4);
+    memset(buf + 20, 0, 8);
+    buf[20] = 3;
+    buf[21] = 1;
+    memcpy(buf + 28, orig, 28);
+    put16(buf + 22, ref_checksum(buf + 20, 8 + 28));
+    pkt = poisoned();
+    rc = icmp__parse_v4_raw(buf, 20 + 8 + 28, &pkt);
+    check_error_pkt("v4 short quote", rc, &pkt, 3, 1, &r4, &t4, buf + 56, 0);
+    check_short_quote("v4 short quote", rc, &pkt, AF_INET, &c4, cksum4);
+    CHECK(rc != 0 || (pkt.has_ttl && pkt.ttl == 250));
+
+    /* v6 raw: 8 outer, 40 + 8 quoted. */
+    uint8_t echo6[8 + 56];
+    build_our_echo(echo6, false, 56, NULL);
+    uint16_t cksum6 = (uint16_t)(echo6[2] << 8 | echo6[3]);
+    memset(buf, 0, 8 + 40);
+    buf[0] = 1;
+    buf[1] = 3;
+    buf[8] = 0x60;
+    put16(buf + 12, 8 + 56);
+    buf[14] = 58;
+    buf[15] = 64;
+    memcpy(buf + 16, client6, 16);
+    memcpy(buf + 32, target6, 16);
+    memcpy(buf + 48, echo6, 8);
+    pkt = poisoned();
+    rc = icmp__parse_v6_raw(buf, 8 + 40 + 8, &r6, &pkt);
+    check_error_pkt("v6 short quote", rc, &pkt, 1, 3, &r6, &t6, buf + 56, 0);
+    check_short_quote("v6 short quote", rc, &pkt, AF_INET6, &c6, cksum6);
+    CHECK(rc != 0 || !pkt.has_ttl);
+
+    /* Ping socket error queue: the quoted ICMP header alone; no quoted source (the engine
+     * takes ours from IPV6_PKTINFO). */
+    pkt = poisoned();
+    rc = icmp__parse_errqueue(AF_INET6, 1, 3, &t6, &r6, echo6, 8, &pkt);
+    check_error_pkt("v6 errqueue short quote", rc, &pkt, 1, 3, &r6, &t6, echo6 + 8, 0);
+    if (rc == 0) {
+        CHECK_EQ(pkt.quoted_cksum, cksum6);
+        CHECK_EQ(pkt.quoted_src.family, 0);
+    }
+}
+
+/*
+ * The timing of an answer, with the wall clock stepped between send and answer (as when an
+ * operator or a bad NTP server sets it). Stamps are CLOCK_REALTIME (the kernel's); the echo
+ * was sent at R (realtime) = M (monotonic), with a 1 s timeout.
+ */
+static void test_echo_time(void)
+{
+    const int64_t R = 1700000000 * (int64_t)1000000000, M = 5 * (int64_t)1000000000;
+    const int64_t ms = 1000000, hour = 3600 * (int64_t)1000000000;
+    struct icmp__echo_clock echo = {
+        .sent = {R, M, 30}, .tx_rt = R + 15000, .deadline = M + 1000 * ms};
+    struct icmp__clocks read;
+    bool late = true;
+
+    /* No step: reply stamped 20 ms after the send, read 50 us later. */
+    read = (struct icmp__clocks){R + 20 * ms + 50000, M + 20 * ms + 50000, 30};
+    CHECK_EQ(icmp__echo_time(&echo, R + 20 * ms, &read, &late), 20 * ms - 15000);
+    CHECK(!late);
+    /* Without a transmit stamp the RTT starts at the send. */
+    struct icmp__echo_clock no_tx = echo;
+    no_tx.tx_rt = -1;
+    CHECK_EQ(icmp__echo_time(&no_tx, R + 20 * ms, &read, &late), 20 * ms);
+    CHECK(!late);
+
+    /* The wall clock set an hour ahead while the echo was out: the receive stamp is an hour
+     * on, and so is the clock read with it. Still 20 ms, not late (realtime differences would
+     * say an hour, and late). */
+    read = (struct icmp__clocks){R + hour + 20 * ms + 50000, M + 20 * ms + 50000, 30};
+    CHECK_EQ(icmp__echo_time(&echo, R + hour + 20 * ms, &read, &late), 20 * ms - 15000);
+    CHECK(!late);
+    /* Set an hour back: 20 ms again (realtime differences: minus an hour)... */
+    read = (struct icmp__clocks){R - hour + 20 * ms + 50000, M + 20 * ms + 50000, 30};
+    CHECK_EQ(icmp__echo_time(&echo, R - hour + 20 * ms, &read, &late), 20 * ms - 15000);
+    CHECK(!late);
+    /* ... and a reply 1.5 s after the send is late (realtime would put it 58 minutes before
+     * its deadline and count it a success). */
+    read = (struct icmp__clocks){R - hour + 1500 * ms + 50000, M + 1500 * ms + 50000, 30};
+    icmp__echo_time(&echo, R - hour + 1500 * ms, &read, &late);
+    CHECK(late);
+    /* A step of a millisecond is a step too. */
+    read = (struct icmp__clocks){R + ms + 20 * ms + 50000, M + 20 * ms + 50000, 30};
+    CHECK_EQ(icmp__echo_time(&echo, R + ms + 20 * ms, &read, &late), 20 * ms - 15000);
+
+    /* The deadline itself: a reply stamped at it is on time, one nanosecond later is late. */
+    read = (struct icmp__clocks){R + 1000 * ms + 50000, M + 1000 * ms + 50000, 30};
+    icmp__echo_time(&echo, R + 1000 * ms, &read, &late);
+    CHECK(!late);
+    icmp__echo_time(&echo, R + 1000 * ms + 1, &read, &late);
+    CHECK(late);
+
+    /* No step, but the send's reading was preempted between its clock reads (40 us of
+     * uncertainty, the offset off by 39 us): a 20 us RTT stays exactly 20 us, the difference
+     * of the kernel's stamps, instead of going negative. */
+    struct icmp__echo_clock noisy = {
+        .sent = {R, M - 39000, 40000}, .tx_rt = R + 5000, .deadline = M + 1000 * ms};
+    read = (struct icmp__clocks){R + 30000, M + 30000, 30};
+    CHECK_EQ(icmp__echo_time(&noisy, R + 25000, &read, &late), 20000);
+    CHECK(!late);
+
+    /* Both clocks read back to back, the monotonic one to within err. */
+    struct icmp__clocks a, b;
+    icmp__clocks_now(&a);
+    icmp__clocks_now(&b);
+    CHECK_GE(b.mono, a.mono);
+    CHECK_GE(a.err, 0);
+    CHECK_LT(b.mono - a.mono, 50 * ms);
+    int64_t off = (b.rt - b.mono) - (a.rt - a.mono);
+    if (off < -50 * ms || off > 50 * ms)
+        TEST_FAIL_AT("realtime - monotonic moved by %" PRId64 " ns between two reads", off);
+}
+
 /* Received packets sit at any offset of a buffer: the checksum must not assume alignment
  * (UBSan aborts on a misaligned uint16_t load, so this runs last). */
 static void test_checksum_unaligned(void)
@@ -1171,6 +1383,9 @@ int main(void)
     test_addr();
     test_names();
     test_clock();
+    test_echo_checksum();
+    test_short_quote();
+    test_echo_time();
     test_checksum_unaligned();
     return TEST_DONE();
 }

@@ -69,6 +69,12 @@ NETLAB_V4_BULK_NET=198.19.96.0/20 NETLAB_V6_BULK_NET=2001:db8:d:100::/64
 NETLAB_V4_SPOOF=198.19.64.10 NETLAB_V6_SPOOF=2001:db8:d::a
 NETLAB_V4_FORGE_BH=198.19.64.11 NETLAB_V6_FORGE_BH=2001:db8:d::b
 NETLAB_V4_FORGE_LOSS=198.19.64.12 NETLAB_V6_FORGE_LOSS=2001:db8:d::c
+# Errors quoting only the IP header and 8 bytes of the echo (RFC 792's minimum, what older
+# routers send), from the delay host's link address as a last-hop router would; a forger of
+# such short errors claiming echoes to the blackhole; replies with TTL / hop limit 0.
+NETLAB_V4_SHORT_ERR=198.19.64.13 NETLAB_V6_SHORT_ERR=2001:db8:d::d
+NETLAB_V4_FORGE_SHORT=198.19.64.14 NETLAB_V6_FORGE_SHORT=2001:db8:d::e
+NETLAB_V4_TTL0=198.19.64.15 NETLAB_V6_TTL0=2001:db8:d::f
 NETLAB_DELAY_MS=20 NETLAB_JITTER_MS=5 NETLAB_LOSS_PCT=30 NETLAB_DUP_COPIES=1
 NETLAB_LATE_MS=2000 NETLAB_REPLY_TTL=7 NETLAB_SHORT_DELAY_MS=5 NETLAB_BULK_DELAY_MS=100
 NETLAB_FORGE_COUNT=32
@@ -81,6 +87,10 @@ NETLAB_V4_UNREACH_NET=198.19.3.3 NETLAB_V6_NO_ROUTE=2001:db8:e::3
 NETLAB_V4_UNREACH_ARP=198.19.3.4 NETLAB_V6_UNREACH_ND=2001:db8:e::4
 NETLAB_V4_BLACKHOLE_NET=198.19.4.0/24 NETLAB_V6_BLACKHOLE_NET=2001:db8:b::/64
 NETLAB_V4_BLACKHOLE=198.19.4.1 NETLAB_V6_BLACKHOLE=2001:db8:b::1
+
+# Link-local addresses on the client-router link (zone: the client's interface to the router,
+# NETLAB_CLIENT_IF_ROUTER): the router's, and one nobody has (neighbour discovery fails).
+NETLAB_V6_ROUTER_LL=fe80::ff:3:2 NETLAB_V6_LL_NOBODY=fe80::ff:3:dead
 
 exported_vars() {
     compgen -v NETLAB_V4_
@@ -119,6 +129,12 @@ $NETLAB_V4_FORGE_BH delay=0 forge=$NETLAB_FORGE_COUNT forge_src=$NETLAB_V4_BLACK
 $NETLAB_V6_FORGE_BH delay=0 forge=$NETLAB_FORGE_COUNT forge_src=$NETLAB_V6_BLACKHOLE
 $NETLAB_V4_FORGE_LOSS delay=0 forge=$NETLAB_FORGE_COUNT forge_src=$NETLAB_V4_LOSS
 $NETLAB_V6_FORGE_LOSS delay=0 forge=$NETLAB_FORGE_COUNT forge_src=$NETLAB_V6_LOSS
+$NETLAB_V4_SHORT_ERR delay=1ms error=3/1 quote=0 src=$NETLAB_V4_DELAY_LINK
+$NETLAB_V6_SHORT_ERR delay=1ms error=1/3 quote=0 src=$NETLAB_V6_DELAY_LINK
+$NETLAB_V4_FORGE_SHORT delay=0 forge=$NETLAB_FORGE_COUNT forge_src=$NETLAB_V4_BLACKHOLE forge_quote=0
+$NETLAB_V6_FORGE_SHORT delay=0 forge=$NETLAB_FORGE_COUNT forge_src=$NETLAB_V6_BLACKHOLE forge_quote=0
+$NETLAB_V4_TTL0 delay=1ms ttl=0
+$NETLAB_V6_TTL0 delay=1ms ttl=0
 EOF
 }
 
@@ -225,6 +241,7 @@ lab_up() {
     link "$p" client router "$NETLAB_V4_CLIENT_ROUTER" "$NETLAB_V4_ROUTER" \
         "$NETLAB_V6_CLIENT_ROUTER" "$NETLAB_V6_ROUTER"
     link "$p" router far "$v4_router_far" "$v4_far_link" "$v6_router_far" "$v6_far_link"
+    ip -n "$p-router" address add "$NETLAB_V6_ROUTER_LL/64" dev "$p-rc" nodad
 
     # client: where the tests run. Every lab prefix is routed to its host.
     ip -n "$p-client" -b - <<EOF
@@ -239,6 +256,10 @@ route add 2001:db8:f::/64 via $NETLAB_V6_ROUTER
 route add 2001:db8:e::/64 via $NETLAB_V6_ROUTER
 route add $NETLAB_V6_BLACKHOLE_NET via $NETLAB_V6_ROUTER
 EOF
+    # Neighbour discovery toward the router link gives up after one probe of 100 ms, so an
+    # echo to NETLAB_V6_LL_NOBODY gets its "address unreachable" at once.
+    nsysctl "$p-client" "net.ipv6.neigh.$p-cr.mcast_solicit=1" \
+        "net.ipv6.neigh.$p-cr.retrans_time_ms=100"
 
     # anyip: a local route on lo makes the kernel own (and answer for) whole prefixes.
     ip -n "$p-anyip" -b - <<EOF
@@ -385,6 +406,7 @@ print_env() {
     echo "NETLAB_NS_FAR=$p-far"
     echo "NETLAB_STATE=$state_root/$p"
     echo "NETLAB_RESPONDER_LOG=$state_root/$p/responder.log"
+    echo "NETLAB_CLIENT_IF_ROUTER=$p-cr"
     for v in $(exported_vars); do
         echo "$v=${!v}"
     done

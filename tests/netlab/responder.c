@@ -26,10 +26,16 @@
  * kernel then computes the ICMPv6 checksum over the real pseudo-header and fragments large
  * replies, and the checksum is valid by construction even for corrupt/wrongid replies.
  *
+ * Errors. error=TYPE/CODE answers with an ICMP error instead of the reply, at the same time and
+ * from the same source, quoting the request as a router would (resp_build_error): its IP header
+ * (rebuilt; v6 requests come without theirs), its ICMP header with the checksum it carried, and
+ * quote=N bytes of its data (0: RFC 792's minimum, what older routers send).
+ *
  * Hostile rules (tests/hardening). src=ADDR sends the reply from ADDR instead of the address
  * asked. forge=N forge_src=ADDR sends, for each request, N forged packets claiming to come
  * from ADDR, built from what an on-path attacker sees of the request (see resp_forge); they go
- * out at once, through the same send sockets, from their own PRNG stream.
+ * out at once, through the same send sockets, from their own PRNG stream. forge_quote=N cuts
+ * the data their forged errors quote.
  *
  * Ground truth. Each event is one logfmt line written with a single write(). hold_ns is send
  * stamp - kernel receive stamp. The send stamp is the kernel's software TX stamp (SO_TIMESTAMPING,
@@ -81,7 +87,7 @@
 #define RESP_DRAIN_BATCH        256
 #define RESP_MAX_DUP            16u
 #define RESP_MAX_FORGE          256u
-#define RESP_FORGE_QUOTE_MAX    1024u /* payload bytes a forged ICMP error quotes, at most */
+#define RESP_QUOTE_MAX          1024u /* payload bytes an ICMP error of ours quotes, at most */
 #define RESP_DEFAULT_TTL        64u
 #define RESP_CORRUPT_XOR        0x5au
 #define RESP_CORRUPT_KEEP       16u /* iputils ping keeps a struct timeval in the first 16 bytes */
@@ -122,6 +128,11 @@ struct resp_rule {
     unsigned int forge;          /* forge=: forged packets sent per request, see resp_forge */
     unsigned char forge_src[16]; /* forge_src=: the source they claim */
     bool have_forge_src;
+    unsigned int forge_quote; /* forge_quote=: payload bytes the forged errors quote, at most */
+    bool error;               /* error=: an ICMP error instead of the echo reply */
+    uint8_t error_type;       /* (its type and code) */
+    uint8_t error_code;
+    unsigned int quote; /* quote=: payload bytes the error quotes after the echo header */
 };
 
 struct resp_rules {
@@ -136,8 +147,9 @@ struct resp_echo {
     unsigned char src[16];
     unsigned char dst[16];
     uint32_t scope_id;
-    uint16_t id;  /* host order, as in the request */
-    uint16_t seq; /* host order, as in the request */
+    uint16_t id;    /* host order, as in the request */
+    uint16_t seq;   /* host order, as in the request */
+    uint16_t cksum; /* the request's ICMP checksum, host order (what an error quotes) */
     uint32_t payload_len;
 };
 
@@ -560,11 +572,35 @@ static bool resp_parse_family_addr(const char *s, const struct resp_rule *rule, 
     return inet_pton(rule->family, s, out) == 1;
 }
 
+/* error=TYPE/CODE: an ICMP error type of the rule's family (RFC 792: 3 4 11 12; RFC 4443: 1 to
+ * 4), so the requester's kernel takes it for one, and any code. */
+static bool resp_parse_error_type(const char *s, struct resp_rule *rule)
+{
+    char type_text[8];
+    const char *slash = strchr(s, '/');
+    uint64_t type, code;
+
+    if (!slash || (size_t)(slash - s) >= sizeof(type_text))
+        return false;
+    memcpy(type_text, s, (size_t)(slash - s));
+    type_text[slash - s] = '\0';
+    if (!resp_parse_uint(type_text, 255, &type) || !resp_parse_uint(slash + 1, 255, &code))
+        return false;
+    if (rule->family == AF_INET ? type != 3 && type != 4 && type != 11 && type != 12
+                                : type < 1 || type > 4)
+        return false;
+    rule->error = true;
+    rule->error_type = (uint8_t)type;
+    rule->error_code = (uint8_t)code;
+    return true;
+}
+
 static bool resp_parse_option(char *token, struct resp_rule *rule, unsigned int *seen, char *err,
                               size_t err_size)
 {
-    static const char *const keys[] = {"delay",   "jitter", "loss", "dup",   "corrupt",
-                                       "wrongid", "ttl",    "src",  "forge", "forge_src"};
+    static const char *const keys[] = {"delay",       "jitter", "loss", "dup",   "corrupt",
+                                       "wrongid",     "ttl",    "src",  "forge", "forge_src",
+                                       "forge_quote", "error",  "quote"};
     char *eq = strchr(token, '=');
     size_t key_index = sizeof(keys) / sizeof(keys[0]);
     uint64_t number = 0;
@@ -582,7 +618,7 @@ static bool resp_parse_option(char *token, struct resp_rule *rule, unsigned int 
     if (key_index == sizeof(keys) / sizeof(keys[0])) {
         snprintf(err, err_size,
                  "unknown key '%.64s' (known: delay jitter loss dup corrupt wrongid ttl src forge "
-                 "forge_src)",
+                 "forge_src forge_quote error quote)",
                  token);
         return false;
     }
@@ -624,9 +660,11 @@ static bool resp_parse_option(char *token, struct resp_rule *rule, unsigned int 
         want = "0 or 1";
         break;
     case 6:
-        ok = resp_parse_uint(value, 255, &number) && number >= 1;
+        /* 0 too: the kernel delivers a datagram with TTL 0 to a local receiver (only a
+         * router drops it), and the client must report it as a TTL, not as "unknown". */
+        ok = resp_parse_uint(value, 255, &number);
         rule->ttl = (unsigned int)number;
-        want = "an integer 1..255";
+        want = "an integer 0..255";
         break;
     case 7:
         ok = resp_parse_family_addr(value, rule, rule->src);
@@ -638,10 +676,25 @@ static bool resp_parse_option(char *token, struct resp_rule *rule, unsigned int 
         rule->forge = (unsigned int)number;
         want = "an integer 0..256";
         break;
-    default:
+    case 9:
         ok = resp_parse_family_addr(value, rule, rule->forge_src);
         rule->have_forge_src = ok;
         want = "an address of the rule's family";
+        break;
+    case 10:
+        ok = resp_parse_uint(value, RESP_QUOTE_MAX, &number);
+        rule->forge_quote = (unsigned int)number;
+        want = "an integer 0..1024";
+        break;
+    case 11:
+        ok = resp_parse_error_type(value, rule);
+        want = rule->family == AF_INET ? "TYPE/CODE, TYPE one of 3 4 11 12, CODE 0..255"
+                                       : "TYPE/CODE, TYPE one of 1 2 3 4, CODE 0..255";
+        break;
+    default:
+        ok = resp_parse_uint(value, RESP_QUOTE_MAX, &number);
+        rule->quote = (unsigned int)number;
+        want = "an integer 0..1024";
         break;
     }
     if (!ok) {
@@ -667,6 +720,8 @@ static int resp_parse_rule_line(char *line, struct resp_rule *rule, char *err, s
         return 0;
     memset(rule, 0, sizeof(*rule));
     rule->ttl = RESP_DEFAULT_TTL;
+    rule->quote = RESP_QUOTE_MAX;
+    rule->forge_quote = RESP_QUOTE_MAX;
     if (!resp_parse_cidr(token, rule, err, err_size))
         return -1;
     while ((token = resp_next_token(&cursor)) != NULL) {
@@ -771,18 +826,27 @@ static const struct resp_rule *resp_rules_match(const struct resp_rules *rules, 
 
 /* Internet checksum (RFC 1071) over bytes, big-endian words. Over a buffer that includes a
  * correct checksum field the result is 0. */
-static uint16_t resp_checksum(const unsigned char *data, size_t len)
+static uint64_t resp_sum(const unsigned char *data, size_t len, uint64_t sum)
 {
-    uint64_t sum = 0;
     size_t i;
 
     for (i = 0; i + 1 < len; i += 2)
         sum += (uint64_t)data[i] << 8 | data[i + 1];
     if (i < len)
         sum += (uint64_t)data[i] << 8;
+    return sum;
+}
+
+static uint16_t resp_fold(uint64_t sum)
+{
     while (sum >> 16)
         sum = (sum & 0xffffu) + (sum >> 16);
     return (uint16_t)(~sum & 0xffffu);
+}
+
+static uint16_t resp_checksum(const unsigned char *data, size_t len)
+{
+    return resp_fold(resp_sum(data, len, 0));
 }
 
 static uint16_t resp_get16(const unsigned char *p)
@@ -828,6 +892,7 @@ static int resp_parse_v4(const unsigned char *buf, size_t len, struct resp_reque
     memcpy(req->echo.dst, buf + 16, 4);
     req->echo.id = resp_get16(icmp + 4);
     req->echo.seq = resp_get16(icmp + 6);
+    req->echo.cksum = resp_get16(icmp + 2);
     req->echo.payload_len = (uint32_t)(icmp_len - RESP_ICMP_HEADER_LEN);
     req->payload = icmp + RESP_ICMP_HEADER_LEN;
     return 0;
@@ -848,6 +913,7 @@ static int resp_parse_v6(const unsigned char *buf, size_t len, const struct sock
     req->echo.scope_id = from->sin6_scope_id;
     req->echo.id = resp_get16(buf + 4);
     req->echo.seq = resp_get16(buf + 6);
+    req->echo.cksum = resp_get16(buf + 2);
     req->echo.payload_len = (uint32_t)(len - RESP_ICMP_HEADER_LEN);
     req->payload = buf + RESP_ICMP_HEADER_LEN;
     return 0;
@@ -1138,6 +1204,8 @@ static void resp_drain_errqueue(int fd)
 
 static const char *resp_mod_name(const struct resp_rule *rule)
 {
+    if (rule->error)
+        return "error";
     if (rule->corrupt && rule->wrongid)
         return "corrupt,wrongid";
     if (rule->corrupt)
@@ -1347,12 +1415,90 @@ static int resp_send_copy(struct responder *r, const struct resp_pending *p,
     return resp_sendmsg_stamped(r->tx6_fd, r->tx6_stamping, &msg, sent_ns, kernel_stamp);
 }
 
+/* The echo request an ICMP error quotes: from src to dst, with this header and payload. */
+struct resp_quoted {
+    int family;
+    const unsigned char *src;
+    const unsigned char *dst;
+    uint16_t id;
+    uint16_t seq;
+    uint16_t cksum;               /* the echo's ICMP checksum, as it was on the wire */
+    const unsigned char *payload; /* quote_len bytes of it (the start of the echo data) */
+    uint32_t payload_len;         /* the whole echo data, for the quoted length fields */
+    size_t quote_len;             /* echo data bytes quoted after the 8-byte echo header */
+};
+
+/* Builds at icmp an ICMP(v6) error of type/code quoting q: the IP header (v4 20 bytes, v6 40)
+ * of the echo request, its 8-byte ICMP header and q->quote_len bytes of its data; quote_len 0
+ * is RFC 792's minimum (the header and 64 bits of the datagram). Returns its length. */
+static size_t resp_build_error(uint8_t type, uint8_t code, const struct resp_quoted *q,
+                               unsigned char *icmp)
+{
+    bool v4 = q->family == AF_INET;
+    size_t ip_len = v4 ? RESP_IP_HEADER_LEN : RESP_IP6_HEADER_LEN;
+    unsigned char *ip = icmp + RESP_ICMP_HEADER_LEN;
+    unsigned char *echo = ip + ip_len;
+    uint32_t echo_len = RESP_ICMP_HEADER_LEN + q->payload_len; /* as sent, not as quoted */
+
+    memset(icmp, 0, RESP_ICMP_HEADER_LEN + ip_len + RESP_ICMP_HEADER_LEN);
+    icmp[0] = type;
+    icmp[1] = code;
+    if (v4) {
+        ip[0] = 0x45;
+        resp_put16(ip + 2, RESP_IP_HEADER_LEN + echo_len);
+        ip[8] = 64;
+        ip[9] = IPPROTO_ICMP;
+        memcpy(ip + 12, q->src, 4);
+        memcpy(ip + 16, q->dst, 4);
+        resp_put16(ip + 10, resp_checksum(ip, RESP_IP_HEADER_LEN));
+    } else {
+        ip[0] = 0x60;
+        resp_put16(ip + 4, echo_len);
+        ip[6] = IPPROTO_ICMPV6;
+        ip[7] = 64;
+        memcpy(ip + 8, q->src, 16);
+        memcpy(ip + 24, q->dst, 16);
+    }
+    echo[0] = (unsigned char)(v4 ? RESP_ICMP_ECHO : RESP_ICMP6_ECHO);
+    resp_put16(echo + 2, q->cksum);
+    resp_put16(echo + 4, q->id);
+    resp_put16(echo + 6, q->seq);
+    memcpy(echo + RESP_ICMP_HEADER_LEN, q->payload, q->quote_len);
+    size_t len = RESP_ICMP_HEADER_LEN + ip_len + RESP_ICMP_HEADER_LEN + q->quote_len;
+    if (v4) /* v6: the kernel checksums ICMPv6 on raw sockets */
+        resp_put16(icmp + 2, resp_checksum(icmp, len));
+    return len;
+}
+
+/* error=: builds at icmp the ICMP error that answers p instead of its echo reply, quoting at
+ * most rule->quote bytes of its data. Returns its length. */
+static size_t resp_build_error_reply(const struct responder *r, const struct resp_pending *p,
+                                     const struct resp_rule *rule, unsigned char *icmp)
+{
+    unsigned char quote[RESP_QUOTE_MAX];
+    struct resp_quoted q = {
+        .family = p->echo.family,
+        .src = p->echo.src,
+        .dst = p->echo.dst,
+        .id = p->echo.id,
+        .seq = p->echo.seq,
+        .cksum = p->echo.cksum,
+        .payload = quote,
+        .payload_len = p->echo.payload_len,
+        .quote_len = p->echo.payload_len < rule->quote ? p->echo.payload_len : rule->quote,
+    };
+
+    resp_pool_load(&r->pool, p->first_chunk, quote, q.quote_len);
+    return resp_build_error(rule->error_type, rule->error_code, &q, icmp);
+}
+
 static void resp_send_reply(struct responder *r, const struct resp_pending *p)
 {
     const struct resp_rule *rule = &r->rules->items[p->rule_index];
     bool v4 = p->echo.family == AF_INET;
     size_t header_len = v4 ? RESP_IP_HEADER_LEN : 0;
-    size_t icmp_len = resp_build_icmp(r, p, rule, r->tx_buf + header_len);
+    size_t icmp_len = rule->error ? resp_build_error_reply(r, p, rule, r->tx_buf + header_len)
+                                  : resp_build_icmp(r, p, rule, r->tx_buf + header_len);
 
     if (v4)
         resp_build_ip_header(p, rule, icmp_len, r->tx_buf);
@@ -1379,11 +1525,14 @@ static void resp_send_reply(struct responder *r, const struct resp_pending *p)
             r->counters.tx_kernel++;
         else
             r->counters.tx_user++;
-        resp_line_start(&line, sent_ns, copy == 0 ? "reply" : "dup");
+        resp_line_start(&line, sent_ns, copy > 0 ? "dup" : rule->error ? "error" : "reply");
         resp_line_echo(&line, &p->echo);
         resp_line_add(&line, " delay_ns=%" PRId64 " hold_ns=%" PRId64 " ttl=%u mod=%s txstamp=%s",
                       p->delay_ns, sent_ns - p->rx_ns, rule->ttl, resp_mod_name(rule),
                       kernel_stamp ? "kernel" : "user");
+        if (rule->error)
+            resp_line_add(&line, " type=%u code=%u quote=%u", rule->error_type, rule->error_code,
+                          p->echo.payload_len < rule->quote ? p->echo.payload_len : rule->quote);
         if (rule->have_src) {
             char from[INET6_ADDRSTRLEN];
             if (!inet_ntop(p->echo.family, rule->src, from, sizeof(from)))
@@ -1395,50 +1544,35 @@ static void resp_send_reply(struct responder *r, const struct resp_pending *p)
     resp_pool_release(&r->pool, p->first_chunk);
 }
 
-/* Builds at icmp an ICMP(v6) error (v4 destination unreachable 3/1, v6 address unreachable
- * 1/3) quoting an echo request from req's source to claimed_dst with identifier id, sequence
- * seq and (up to RESP_FORGE_QUOTE_MAX bytes of) req's payload. Returns its length. */
+/* Builds at icmp a forged ICMP(v6) error (v4 destination unreachable 3/1, v6 address
+ * unreachable 1/3) quoting an echo request from req's source to claimed_dst with identifier
+ * id, sequence seq and (up to quote_max bytes of) req's payload. Returns its length. */
 static size_t resp_build_forged_error(const struct resp_request *req,
                                       const unsigned char *claimed_dst, uint16_t id, uint16_t seq,
-                                      unsigned char *icmp)
+                                      size_t quote_max, unsigned char *icmp)
 {
     bool v4 = req->echo.family == AF_INET;
-    size_t quote_len =
-        req->echo.payload_len < RESP_FORGE_QUOTE_MAX ? req->echo.payload_len : RESP_FORGE_QUOTE_MAX;
-    size_t ip_len = v4 ? RESP_IP_HEADER_LEN : RESP_IP6_HEADER_LEN;
-    unsigned char *ip = icmp + RESP_ICMP_HEADER_LEN;
-    unsigned char *echo = ip + ip_len;
-    size_t echo_len = RESP_ICMP_HEADER_LEN + quote_len;
+    struct resp_quoted q = {
+        .family = req->echo.family,
+        .src = req->echo.src,
+        .dst = claimed_dst,
+        .id = id,
+        .seq = seq,
+        .payload = req->payload,
+        .payload_len = req->echo.payload_len,
+        .quote_len = req->echo.payload_len < quote_max ? req->echo.payload_len : quote_max,
+    };
 
-    memset(icmp, 0, RESP_ICMP_HEADER_LEN + ip_len + RESP_ICMP_HEADER_LEN);
-    icmp[0] = (unsigned char)(v4 ? RESP_ICMP_UNREACH : RESP_ICMP6_UNREACH);
-    icmp[1] = (unsigned char)(v4 ? 1 : 3);
     if (v4) {
-        ip[0] = 0x45;
-        resp_put16(ip + 2, (uint32_t)(RESP_IP_HEADER_LEN + echo_len));
-        ip[8] = 64;
-        ip[9] = IPPROTO_ICMP;
-        memcpy(ip + 12, req->echo.src, 4);
-        memcpy(ip + 16, claimed_dst, 4);
-        resp_put16(ip + 10, resp_checksum(ip, RESP_IP_HEADER_LEN));
-    } else {
-        ip[0] = 0x60;
-        resp_put16(ip + 4, (uint32_t)echo_len);
-        ip[6] = IPPROTO_ICMPV6;
-        ip[7] = 64;
-        memcpy(ip + 8, req->echo.src, 16);
-        memcpy(ip + 24, claimed_dst, 16);
+        /* The quoted echo's own checksum, as the claimed echo would carry it with this
+         * payload (the forger cannot know the real one's); v6 leaves it 0. */
+        unsigned char header[RESP_ICMP_HEADER_LEN] = {RESP_ICMP_ECHO};
+        resp_put16(header + 4, id);
+        resp_put16(header + 6, seq);
+        q.cksum = resp_fold(
+            resp_sum(req->payload, req->echo.payload_len, resp_sum(header, sizeof(header), 0)));
     }
-    echo[0] = (unsigned char)(v4 ? RESP_ICMP_ECHO : RESP_ICMP6_ECHO);
-    resp_put16(echo + 4, id);
-    resp_put16(echo + 6, seq);
-    memcpy(echo + RESP_ICMP_HEADER_LEN, req->payload, quote_len);
-    if (v4) /* the quoted echo's own checksum, as the real one would carry it */
-        resp_put16(echo + 2, resp_checksum(echo, echo_len));
-    size_t len = RESP_ICMP_HEADER_LEN + ip_len + echo_len;
-    if (v4)
-        resp_put16(icmp + 2, resp_checksum(icmp, len));
-    return len;
+    return resp_build_error(v4 ? RESP_ICMP_UNREACH : RESP_ICMP6_UNREACH, v4 ? 1 : 3, &q, icmp);
 }
 
 /*
@@ -1493,7 +1627,8 @@ static void resp_forge(struct responder *r, const struct resp_request *req,
         if (kind == 1)
             id = (uint16_t)resp_rng_next(&r->forge_rng);
         if (kind == 2) {
-            icmp_len = resp_build_forged_error(req, rule->forge_src, id, seq, icmp);
+            icmp_len =
+                resp_build_forged_error(req, rule->forge_src, id, seq, rule->forge_quote, icmp);
         } else {
             icmp_len = RESP_ICMP_HEADER_LEN + req->echo.payload_len;
             memset(icmp, 0, RESP_ICMP_HEADER_LEN);

@@ -109,6 +109,23 @@ for fam in 4 6; do
     png -c 1 -W 2 "$(v TTL)"
     check "v$fam ttl host: ttl=$NETLAB_REPLY_TTL" grep -q "ttl=$NETLAB_REPLY_TTL " <<<"$out"
 
+    # TTL / hop limit 0: delivered, and shown as 0.
+    png -c 1 -W 2 "$(v TTL0)"
+    check "v$fam ttl 0 host: ttl=0" grep -q "bytes from $(v TTL0): icmp_seq=1 ttl=0 " <<<"$out"
+
+    # short-quote errors: an unreachable from the delay host's link address, quoting no data.
+    png -c 1 -W 2 "$(v SHORT_ERR)"
+    check "v$fam short-quote error host: unreachable from $(v DELAY_LINK)" \
+        grep -q "^From $(v DELAY_LINK) icmp_seq=1 Destination" <<<"$out"
+    check "v$fam short-quote error host: the responder logged an error quoting 0 bytes" \
+        grep -q " ev=error .*dst=$(v SHORT_ERR) .* quote=0" "$NETLAB_RESPONDER_LOG"
+
+    # forger of short errors: answers, and forges errors quoting no data.
+    png -c 1 -W 2 "$(v FORGE_SHORT)"
+    check "v$fam forge-short host answers" grep -q "bytes from $(v FORGE_SHORT): icmp_seq=1 " <<<"$out"
+    check "v$fam forge-short host: $NETLAB_FORGE_COUNT forged packets" \
+        [ "$(grep -c " ev=forge fam=$fam .*req_id=.* req_seq=1$" "$NETLAB_RESPONDER_LOG")" -ge "$NETLAB_FORGE_COUNT" ]
+
     # router: one hop, answers itself; the far host is two hops away (TTL 64 - 1).
     png -c 1 -W 2 "$(v ROUTER)"
     check "v$fam router answers with ttl=64" grep -q "from $(v ROUTER): .* ttl=64 " <<<"$out"
@@ -144,5 +161,12 @@ unreach "$NETLAB_V6_UNREACH_ROUTE" "Destination unreachable: No route"
 unreach "$NETLAB_V6_PROHIBITED" "Destination unreachable: Administratively prohibited"
 unreach "$NETLAB_V6_NO_ROUTE" "Destination unreachable: No route"
 unreach "$NETLAB_V6_UNREACH_ND" "Destination unreachable: Address unreachable"
+
+# link-local: the router answers on its link; nobody has the other address, and the client's
+# own neighbour discovery reports it.
+png -c 1 -W 2 "$NETLAB_V6_ROUTER_LL%$NETLAB_CLIENT_IF_ROUTER"
+check "link-local $NETLAB_V6_ROUTER_LL%$NETLAB_CLIENT_IF_ROUTER answers" \
+    grep -q "bytes from $NETLAB_V6_ROUTER_LL%$NETLAB_CLIENT_IF_ROUTER: icmp_seq=1 ttl=64 " <<<"$out"
+unreach "$NETLAB_V6_LL_NOBODY%$NETLAB_CLIENT_IF_ROUTER" "Destination unreachable: Address unreachable"
 
 check_done
