@@ -449,8 +449,8 @@ static int cmd_rtt(int argc, char **argv)
         const struct icmp_echo_result *r = &results[i];
         const char *name = icmp_status_name(r->status);
 
-        printf("echo dst=%s index=%" PRIu32 " seq=%u status=%s rtt_ns=%" PRId64 " ttl=%u\n", text,
-               i, (unsigned)r->seq, name ? name : "?", r->rtt_ns, (unsigned)r->ttl);
+        printf("echo dst=%s index=%" PRIu32 " seq=%u status=%s rtt_ns=%" PRId64 " ttl=%d\n", text,
+               i, (unsigned)r->seq, name ? name : "?", r->rtt_ns, r->ttl);
         if (r->status == ICMP_STATUS_SUCCESS && r->rtt_ns >= 0) {
             rtts[n_rtt++] = r->rtt_ns;
             sum += r->rtt_ns;
