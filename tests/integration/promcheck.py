@@ -15,6 +15,9 @@ Subcommands:
   dashboard URL DASHBOARD --start EPOCH
       queries every PromQL expression of the Grafana dashboard through Prometheus' API.
   lint DASHBOARD             static checks of the dashboard JSON (no Prometheus needed).
+  ruleslint README RULES...  static checks of rule files: every alert has a runbook_url
+      README.md#<alert name in lower case> whose anchor is a heading of README; no rule
+      selects a job (a matcher on the label job), so users keep their job names.
 
 Output follows tests/testlib.sh: "ok   - NAME" or "FAIL - NAME" plus indented details;
 the exit status is 1 when a check failed.
@@ -674,6 +677,66 @@ def cmd_dashboard(a):
     done()
 
 
+# --------------------------------------------------------------------------------------
+# ruleslint: runbook links and job selectors of the shipped rule files.
+
+def markdown_anchors(text):
+    """The anchors GitHub gives a Markdown file's headings (code blocks skipped): lower
+    case, punctuation but '-' and '_' removed, spaces as '-', '-N' on repeats."""
+    anchors, seen, fence = set(), {}, None
+    for line in text.splitlines():
+        m = re.match(r"^\s*(```|~~~)", line)
+        if m:
+            fence = None if fence == m.group(1) else (fence or m.group(1))
+            continue
+        m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m and not fence:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            anchors.add(slug if n == 0 else f"{slug}-{n}")
+    return anchors
+
+
+def rule_blocks(text):
+    """[(kind, name, lines)] of a rules file, one per `- alert:` / `- record:` entry, by
+    its lines (our files' layout: one rule per list item under `rules:`)."""
+    blocks = []
+    for line in text.splitlines():
+        m = re.match(r"^\s*- (alert|record):\s*(\S+)", line)
+        if m:
+            blocks.append((m.group(1), m.group(2), []))
+        elif re.match(r"^\s*- name:", line):
+            blocks.append(("group", "", []))
+        elif blocks:
+            blocks[-1][2].append(line)
+    return [b for b in blocks if b[0] != "group"]
+
+
+JOB_MATCHER = re.compile(r"\bjob\s*(=~|!~|!=|=)\s*[\"'`]")
+
+
+def cmd_ruleslint(a):
+    anchors = markdown_anchors(open(a.readme, encoding="utf-8").read())
+    for path in a.rules:
+        text = open(path, encoding="utf-8").read()
+        name = os.path.basename(path)
+        alerts = [b for b in rule_blocks(text) if b[0] == "alert"]
+        check(f"{name}: {len(alerts)} alerts", len(alerts) > 0)
+        for _, alert, lines in alerts:
+            urls = [m.group(1) for l in lines
+                    for m in [re.match(r"^\s*runbook_url:\s*[\"']?([^\"'\s]+)", l)] if m]
+            want = f"README.md#{alert.lower()}"
+            check(f"{name} {alert}: runbook_url {want}, a heading of the README",
+                  urls == [want] and alert.lower() in anchors,
+                  f"runbook_url lines: {urls}; README has a heading with anchor "
+                  f"{alert.lower()!r}: {alert.lower() in anchors}")
+        code = "\n".join(re.sub(r"#.*", "", l) for l in text.splitlines())
+        bad = [l.strip() for l in code.splitlines() if JOB_MATCHER.search(l)]
+        check(f"{name}: no rule selects a job by name", not bad, "\n".join(bad))
+    done()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sp = ap.add_subparsers(dest="cmd", required=True)
@@ -705,9 +768,12 @@ def main():
     p.add_argument("--static-targets", required=True)
     p = sp.add_parser("lint")
     p.add_argument("dashboard")
+    p = sp.add_parser("ruleslint")
+    p.add_argument("readme")
+    p.add_argument("rules", nargs="+")
     a = ap.parse_args()
     {"config": cmd_config, "ready": cmd_ready, "wait": cmd_wait, "lab": cmd_lab,
-     "dashboard": cmd_dashboard, "lint": cmd_lint}[a.cmd](a)
+     "dashboard": cmd_dashboard, "lint": cmd_lint, "ruleslint": cmd_ruleslint}[a.cmd](a)
 
 
 if __name__ == "__main__":
