@@ -69,8 +69,10 @@ static const struct metric_desc catalog[METRIC_COUNT] = {
     [METRIC_TARGET_RTT] = {"icmp_target_rtt_seconds", H,
                            "Round-trip times of the static target's echo replies"},
 
-    [METRIC_BUILD_INFO] = {"icmp_exporter_build_info", G,
-                           "A metric with a constant '1' value labeled by version"},
+    [METRIC_BUILD_INFO] =
+        {"icmp_exporter_build_info", G,
+         "A metric with a constant '1' value labeled by version, revision, branch, "
+         "compiler and build_date from which icmp_exporter was built"},
     [METRIC_PROCESS_CPU] = {"process_cpu_seconds_total", C,
                             "Total user and system CPU time spent in seconds"},
     [METRIC_PROCESS_RSS] = {"process_resident_memory_bytes", G, "Resident memory size in bytes"},

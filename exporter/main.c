@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exporter/build_info.h" /* generated at configure time: exporter/build_info.cmake */
 #include "exporter/exporter.h"
 #include "exporter/http_server.h"
 
@@ -55,6 +56,21 @@ static void print_usage(FILE *out)
           "  --help                       show this help and exit\n"
           "  --version                    show version information and exit\n",
           out);
+}
+
+/* Prometheus exporters' multi-line form (`prometheus --version`), with the C compiler in
+ * place of the Go version, and the libraries linked at run time. */
+static void print_version(void)
+{
+    printf("icmp_exporter, version %s (branch: %s, revision: %s)\n"
+           "  build user:       %s\n"
+           "  build date:       %s\n"
+           "  compiler:         %s\n"
+           "  platform:         %s\n"
+           "  libraries:        libmicrohttpd %s, cJSON %s\n",
+           ICMPX_VERSION, ICMPX_BUILD_BRANCH, ICMPX_BUILD_REVISION, ICMPX_BUILD_USER,
+           ICMPX_BUILD_DATE, ICMPX_BUILD_COMPILER, ICMPX_BUILD_PLATFORM, MHD_get_version(),
+           config_json_library_version());
 }
 
 /* "--name=value" or "--name value": the value, or NULL when argv[*i] is not that flag. */
@@ -97,8 +113,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
             return 0;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            printf("icmp_exporter, version %s (libmicrohttpd %s, cJSON %s)\n", ICMPX_VERSION,
-                   MHD_get_version(), config_json_library_version());
+            print_version();
             return 0;
         }
         if (strcmp(argv[i], "--config.check") == 0) {

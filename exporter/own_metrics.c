@@ -4,6 +4,7 @@
  */
 #include "exporter/metrics.h"
 
+#include "exporter/build_info.h" /* generated at configure time: exporter/build_info.cmake */
 #include "exporter/exporter.h"
 
 #include <dirent.h>
@@ -65,8 +66,15 @@ int metrics_render_self(struct exporter *x, struct prom_writer *w)
 
     metric_family(w, METRIC_BUILD_INFO);
     {
-        struct prom_label l = {"version", ICMPX_VERSION};
-        metric_sample(w, METRIC_BUILD_INFO, &l, 1, NULL, 0, 1);
+        /* Prometheus exporters' labels (version, revision, branch, goversion), with the C
+         * compiler in goversion's place, and the build date; sorted by name, as Go's client
+         * writes them. */
+        struct prom_label l[] = {{"branch", ICMPX_BUILD_BRANCH},
+                                 {"build_date", ICMPX_BUILD_DATE},
+                                 {"compiler", ICMPX_BUILD_COMPILER},
+                                 {"revision", ICMPX_BUILD_REVISION},
+                                 {"version", ICMPX_VERSION}};
+        metric_sample(w, METRIC_BUILD_INFO, l, sizeof(l) / sizeof(l[0]), NULL, 0, 1);
     }
     if (cpu >= 0) {
         metric_value(w, METRIC_PROCESS_CPU, cpu);

@@ -15,6 +15,14 @@ Subcommands:
   dashboard URL DASHBOARD --start EPOCH
       queries every PromQL expression of the Grafana dashboard through Prometheus' API.
   lint DASHBOARD             static checks of the dashboard JSON (no Prometheus needed).
+  compare URL --hosts live=IP,slow=IP,down=IP --exporters NAME=ADDR,NAME=ADDR
+          --jobs JOB=NAME,... --timeout S
+      two exporters probing the same hosts under one Prometheus with
+      blackbox_compat.rules.yml: waits until the same alerts fire for the same hosts for
+      both (bounded), then compares the rtt phase of probe_icmp_duration_seconds.
+  ruleslint README RULES...  static checks of rule files: every alert has a runbook_url
+      README.md#<alert name in lower case> whose anchor is a heading of README; no rule
+      selects a job (a matcher on the label job), so users keep their job names.
 
 Output follows tests/testlib.sh: "ok   - NAME" or "FAIL - NAME" plus indented details;
 the exit status is 1 when a check failed.
@@ -674,6 +682,188 @@ def cmd_dashboard(a):
     done()
 
 
+# --------------------------------------------------------------------------------------
+# compare: blackbox_exporter and icmp_exporter side by side (test_blackbox.sh).
+
+# What blackbox_compat.rules.yml must fire, for each exporter, with the test's shortened
+# `for:`: (alert, host role or "exporter", phase label). The dead host fails, is slow (its
+# probe waits for the whole deadline) and has a low 30-day uptime; the slow host is slow,
+# in the probe and in its rtt phase; the live host raises nothing; each exporter's failed
+# reload raises the reload alert, read under each one's metric name.
+COMPARE_WANT = {
+    ("BlackboxProbeFailed", "down", ""),
+    ("BlackboxLowUptime30d", "down", ""),
+    ("BlackboxSlowProbe", "down", ""),
+    ("BlackboxSlowProbe", "slow", ""),
+    ("BlackboxProbeSlowPing", "slow", "rtt"),
+    ("BlackboxConfigurationReloadFailure", "exporter", ""),
+}
+
+
+def pairs(spec):
+    return dict(item.split("=", 1) for item in spec.split(",") if item)
+
+
+def cmd_compare(a):
+    prom = Prom(a.url)
+    hosts = pairs(a.hosts)        # role -> address
+    exporters = pairs(a.exporters)  # exporter name -> its /metrics address
+    jobs = pairs(a.jobs)          # job -> exporter name
+    role_of = {addr: role for role, addr in hosts.items()}
+    role_of.update({addr: "exporter" for addr in exporters.values()})
+
+    def alerts(state):
+        """{exporter name: {(alert, role, phase)}} of ALERTS in STATE, and the raw answer."""
+        res, desc = prom.query(f'ALERTS{{alertstate="{state}"}}')
+        got = {name: set() for name in exporters}
+        other = []
+        for s in res or []:
+            m = s["metric"]
+            name = jobs.get(m.get("job"))
+            role = role_of.get(m.get("instance"))
+            if name is None or role is None:
+                other.append(m)
+                continue
+            got[name].add((m["alertname"], role, m.get("phase", "")))
+        return got, other, res is not None, desc
+
+    # Wait (bounded) until both exporters' firing alerts are the expected ones; note when
+    # each got there.
+    t0 = time.monotonic()
+    reached = {}
+    got, other, ok, desc = {}, [], False, ""
+    while time.monotonic() - t0 < a.timeout:
+        got, other, ok, desc = alerts("firing")
+        for name in exporters:
+            if name not in reached and got[name] == COMPARE_WANT:
+                reached[name] = time.monotonic() - t0
+        if len(reached) == len(exporters):
+            break
+        time.sleep(0.5)
+    fmt = lambda s: "\n".join(f"  {x}" for x in sorted(s))
+    for name in exporters:
+        check(f"{name}: the compatible alerts fire for the dead and the slow host, and the "
+              f"failed reload" + (f" ({reached[name]:.1f} s)" if name in reached else
+                                  f" (not within {a.timeout:g} s)"),
+              name in reached,
+              f"want:\n{fmt(COMPARE_WANT)}\ngot:\n{fmt(got.get(name, set()))}\n"
+              f"missing: {sorted(COMPARE_WANT - got.get(name, set()))}\n"
+              f"extra: {sorted(got.get(name, set()) - COMPARE_WANT)}\n{desc}")
+    names = sorted(exporters)
+    check(f"{' and '.join(names)} fire the same alerts for the same hosts",
+          ok and all(got[n] == got[names[0]] for n in names), desc)
+    check("no alert about anything else", ok and not other, json.dumps(other, indent=1))
+    pending, other_p, ok, desc = alerts("pending")
+    check("nothing pending (in particular nothing about the live host)",
+          ok and not other_p and all(not v for v in pending.values()), desc)
+
+    # Every scrape succeeded (a probe of the dead host fits the scrape timeout), and
+    # counted.
+    vals, desc = prom.values("min_over_time(up[1h])")
+    cnt, desc2 = prom.values("count_over_time(up[1h])")
+    got_up = {(dict(k).get("job"), dict(k).get("instance")): v for k, v in (vals or {}).items()}
+    got_n = {(dict(k).get("job"), dict(k).get("instance")): v for k, v in (cnt or {}).items()}
+    check(f"up == 1 at every scrape of the {len(got_up)} targets (scrapes: "
+          f"{sorted(int(v) for v in got_n.values())})",
+          len(got_up) == len(exporters) * (1 + len(hosts)) and
+          all(v == 1 for v in got_up.values()),
+          f"{desc}\n{desc2}")
+
+    # Each firing alert carries its runbook link.
+    data, desc = prom.api("/api/v1/alerts", {})
+    firing = [x for x in (data or {}).get("alerts", []) if x.get("state") == "firing"]
+    bad = [x for x in firing if not x.get("annotations", {}).get("runbook_url", "")
+           .startswith("README.md#")]
+    check(f"every firing alert has a runbook_url ({len(firing)} alerts)",
+          firing and not bad, json.dumps(bad or data, indent=1)[:3000])
+
+    # The rtt phase: blackbox's meaning for both, the reply's round trip and 0 without one
+    # (the dead host's series exists and is 0 at every scrape).
+    by_job = {}
+    for job, name in jobs.items():
+        by_job.setdefault(name, []).append(job)
+    delay = float(env("NETLAB_DELAY_MS")) / 1000
+    late = float(env("NETLAB_LATE_MS")) / 1000
+    for name in names:
+        jsel = "|".join(by_job[name])
+        sel = f'job=~"{jsel}",phase="rtt"'
+        dead = f'probe_icmp_duration_seconds{{{sel},instance="{hosts["down"]}"}}[1h]'
+        hi, d1 = prom.one(f"max_over_time({dead})")
+        lo, d2 = prom.one(f"min_over_time({dead})")
+        n, d3 = prom.one(f"count_over_time({dead})")
+        ok_n = n is not None and n >= 2
+        check(f"{name}: probe_icmp_duration_seconds{{phase=\"rtt\"}} of the dead host is 0 at "
+              f"every scrape ({n if n is None else int(n)} scrapes)",
+              ok_n and hi == 0 and lo == 0, f"{d1}\n{d2}\n{d3}")
+        for role, want, tol in (("live", delay, 0.005), ("slow", late, 0.1)):
+            expr = (f'avg_over_time(probe_icmp_duration_seconds{{{sel},'
+                    f'instance="{hosts[role]}"}}[1h])')
+            v, d = prom.one(expr)
+            check(f"{name}: rtt of the {role} host {v if v is None else round(v * 1000, 2)} ms "
+                  f"= {want * 1000:g} ms ± {tol * 1000:g}", near(v, want, tol), d)
+    done()
+
+
+# --------------------------------------------------------------------------------------
+# ruleslint: runbook links and job selectors of the shipped rule files.
+
+def markdown_anchors(text):
+    """The anchors GitHub gives a Markdown file's headings (code blocks skipped): lower
+    case, punctuation but '-' and '_' removed, spaces as '-', '-N' on repeats."""
+    anchors, seen, fence = set(), {}, None
+    for line in text.splitlines():
+        m = re.match(r"^\s*(```|~~~)", line)
+        if m:
+            fence = None if fence == m.group(1) else (fence or m.group(1))
+            continue
+        m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m and not fence:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            anchors.add(slug if n == 0 else f"{slug}-{n}")
+    return anchors
+
+
+def rule_blocks(text):
+    """[(kind, name, lines)] of a rules file, one per `- alert:` / `- record:` entry, by
+    its lines (our files' layout: one rule per list item under `rules:`)."""
+    blocks = []
+    for line in text.splitlines():
+        m = re.match(r"^\s*- (alert|record):\s*(\S+)", line)
+        if m:
+            blocks.append((m.group(1), m.group(2), []))
+        elif re.match(r"^\s*- name:", line):
+            blocks.append(("group", "", []))
+        elif blocks:
+            blocks[-1][2].append(line)
+    return [b for b in blocks if b[0] != "group"]
+
+
+JOB_MATCHER = re.compile(r"\bjob\s*(=~|!~|!=|=)\s*[\"'`]")
+
+
+def cmd_ruleslint(a):
+    anchors = markdown_anchors(open(a.readme, encoding="utf-8").read())
+    for path in a.rules:
+        text = open(path, encoding="utf-8").read()
+        name = os.path.basename(path)
+        alerts = [b for b in rule_blocks(text) if b[0] == "alert"]
+        check(f"{name}: {len(alerts)} alerts", len(alerts) > 0)
+        for _, alert, lines in alerts:
+            urls = [m.group(1) for l in lines
+                    for m in [re.match(r"^\s*runbook_url:\s*[\"']?([^\"'\s]+)", l)] if m]
+            want = f"README.md#{alert.lower()}"
+            check(f"{name} {alert}: runbook_url {want}, a heading of the README",
+                  urls == [want] and alert.lower() in anchors,
+                  f"runbook_url lines: {urls}; README has a heading with anchor "
+                  f"{alert.lower()!r}: {alert.lower() in anchors}")
+        code = "\n".join(re.sub(r"#.*", "", l) for l in text.splitlines())
+        bad = [l.strip() for l in code.splitlines() if JOB_MATCHER.search(l)]
+        check(f"{name}: no rule selects a job by name", not bad, "\n".join(bad))
+    done()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sp = ap.add_subparsers(dest="cmd", required=True)
@@ -705,9 +895,19 @@ def main():
     p.add_argument("--static-targets", required=True)
     p = sp.add_parser("lint")
     p.add_argument("dashboard")
+    p = sp.add_parser("compare")
+    p.add_argument("url")
+    p.add_argument("--hosts", required=True)
+    p.add_argument("--exporters", required=True)
+    p.add_argument("--jobs", required=True)
+    p.add_argument("--timeout", type=float, required=True)
+    p = sp.add_parser("ruleslint")
+    p.add_argument("readme")
+    p.add_argument("rules", nargs="+")
     a = ap.parse_args()
     {"config": cmd_config, "ready": cmd_ready, "wait": cmd_wait, "lab": cmd_lab,
-     "dashboard": cmd_dashboard, "lint": cmd_lint}[a.cmd](a)
+     "dashboard": cmd_dashboard, "lint": cmd_lint, "ruleslint": cmd_ruleslint,
+     "compare": cmd_compare}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ src=${2:?usage: netlab.sh run -- test_prometheus.sh ICMP_EXPORTER SOURCE_DIR}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../testlib.sh
 . "$here/../testlib.sh"
+# shellcheck source=proclib.sh
+. "$here/proclib.sh"
 # Debian's programs, whatever PATH prefers.
 py=/usr/bin/python3
 prometheus=/usr/bin/prometheus
@@ -50,26 +52,6 @@ exporter_pid=""
 prometheus_pid=""
 helper_pid=""
 
-# stop PID LIMIT_S: SIGTERM, then SIGKILL after LIMIT_S seconds; sets stop_rc.
-stop() {
-    local pid=$1 limit=$2 i
-    stop_rc=""
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < limit * 20; i++)); do
-        exited "$pid" && break
-        sleep 0.05
-    done
-    if ! exited "$pid"; then
-        kill -KILL "$pid" 2>/dev/null || true
-        stop_rc=killed
-    fi
-    if wait "$pid" 2>/dev/null; then
-        stop_rc=${stop_rc:-0}
-    else
-        stop_rc=${stop_rc:-$?}
-    fi
-}
-
 cleanup() {
     [ -z "$helper_pid" ] || kill -TERM "$helper_pid" 2>/dev/null || true
     [ -z "$prometheus_pid" ] || stop "$prometheus_pid" 10
@@ -78,41 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# exited PID: true when PID is gone or a zombie (our child that has exited, not yet reaped).
-exited() {
-    local st
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -z "$st" ] || [ "$st" = Z ]
-}
-
-alive() { ! exited "$1"; }
-
-# promcheck ARGS...: runs promcheck.py in the background and waits for it, so that SIGTERM
-# or SIGINT runs the cleanup at once (bash runs traps only between foreground commands).
-promcheck() {
-    "$py" "$here/promcheck.py" "$@" &
-    helper_pid=$!
-    local rc=0
-    wait "$helper_pid" || rc=$?
-    helper_pid=""
-    return "$rc"
-}
-
-pick_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
-
-# show_log NAME FILE: the last lines of a log, indented, on stderr.
-show_log() {
-    echo "       | --- $1 ($2), last 30 lines:" >&2
-    tail -30 "$2" 2>/dev/null | sed 's/^/       | /' >&2
-}
 
 # ---------------------------------------------------------------------------------------
 # The exporter: static targets on the delay host, the lossy host and the blackhole; one
@@ -240,6 +187,5 @@ exporter_pid=""
 check_detail="exit status $stop_rc; $(tail -5 "$tmp/exporter.log")"
 check "the exporter: SIGTERM -> exit 0" [ "$stop_rc" = 0 ]
 check_detail=""
-elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 echo "time: $(elapsed "$t_start") s (Prometheus scraping for $(elapsed "$t_prom") s)"
 check_done

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The shipped Prometheus and Grafana files, without a lab or a server:
-# - promtool check rules and promtool test rules on docker/prometheus/rules (the unit tests:
-#   down for 2 minutes fires, high loss fires, flapping does not fire the down alert, ...);
-#   and the unit tests bite: each deliberate break of a rule makes them fail;
+# - promtool check rules and promtool test rules on docker/prometheus/rules, both files:
+#   icmp_exporter.rules.yml (down for 2 minutes fires, high loss fires, flapping does not
+#   fire the down alert, ...) and blackbox_compat.rules.yml (the community's Blackbox*
+#   alerts, for blackbox_exporter's series and ours); and the unit tests bite: each
+#   deliberate break of a rule makes them fail;
+# - every alert links its README section (runbook_url), and no rule selects a job by name;
 # - promtool check config on docker/prometheus/prometheus.yml (syntax), and on the same file
 #   with its addresses made local (full check: the rules file it names exists and loads);
 # - the Grafana dashboard's static checks (promcheck.py lint), which also fail on a broken
@@ -18,6 +21,8 @@ py=/usr/bin/python3
 promcheck=("$py" "$here/promcheck.py")
 rules=$src/docker/prometheus/rules/icmp_exporter.rules.yml
 rules_test=$src/docker/prometheus/rules/icmp_exporter.rules.test.yml
+compat=$src/docker/prometheus/rules/blackbox_compat.rules.yml
+compat_test=$src/docker/prometheus/rules/blackbox_compat.rules.test.yml
 config=$src/docker/prometheus/prometheus.yml
 dashboard=$src/docker/grafana/dashboards/icmp_exporter.json
 
@@ -42,18 +47,42 @@ run check_rules promtool check rules "$rules"
 check "promtool check rules icmp_exporter.rules.yml" [ "$rc" = 0 ]
 run test_rules promtool test rules "$rules_test"
 check "promtool test rules icmp_exporter.rules.test.yml" [ "$rc" = 0 ]
+run check_compat promtool check rules "$compat"
+check "promtool check rules blackbox_compat.rules.yml" [ "$rc" = 0 ]
+run test_compat promtool test rules "$compat_test"
+check "promtool test rules blackbox_compat.rules.test.yml" [ "$rc" = 0 ]
+check_detail=""
+
+# Runbook links and job selectors (promcheck.py ruleslint), and that the check bites on a
+# rule selecting job="icmp_probe" and on an alert without its runbook_url.
+run ruleslint "${promcheck[@]}" ruleslint "$src/README.md" "$rules" "$compat"
+check "every alert's runbook_url is a README heading; no rule selects a job" [ "$rc" = 0 ]
+sed 's/^\(\s*expr: \)probe_success == 0$/\1probe_success{job="icmp_probe"} == 0/;
+    /runbook_url: README.md#blackboxslowprobe$/d' "$compat" >"$tmp/broken.rules.yml"
+run ruleslint_broken "${promcheck[@]}" ruleslint "$src/README.md" "$tmp/broken.rules.yml"
+check_detail="$check_detail
+$(diff "$compat" "$tmp/broken.rules.yml" || true)"
+check "ruleslint catches a job selector and a missing runbook_url (control)" \
+    [ "$rc" != 0 -a "$(grep -c '^FAIL' "$tmp/ruleslint_broken.out")" = 2 ]
 check_detail=""
 
 # The unit tests can fail: each of these breaks of the rules must make them fail. The
 # replaced text must occur exactly once, so a break cannot silently stop applying. The
 # broken copies are tested in parallel (promtool spends most of its time idle).
 declare -A mutant_pid=()
-mutate() { # WHAT FROM TO
-    local what=$1 dir
+mutate() { # WHAT FROM TO: a break of icmp_exporter.rules.yml
+    mutate_file "$rules" "$rules_test" "$@"
+}
+mutate_compat() { # WHAT FROM TO: a break of blackbox_compat.rules.yml
+    mutate_file "$compat" "$compat_test" "$@"
+}
+mutate_file() { # RULES TEST WHAT FROM TO
+    local rules_file=$1 test_file=$2 what=$3 dir
+    shift 2
     dir=$tmp/m${#mutant_pid[@]}
     mkdir -p "$dir"
-    cp "$rules" "$rules_test" "$dir/"
-    if ! "$py" - "$dir/icmp_exporter.rules.yml" "$2" "$3" <<'EOF'; then
+    cp "$rules_file" "$test_file" "$dir/"
+    if ! "$py" - "$dir/$(basename "$rules_file")" "$2" "$3" <<'EOF'; then
 import sys
 path, old, new = sys.argv[1:]
 text = open(path, encoding="utf-8").read()
@@ -64,7 +93,7 @@ EOF
         check "break of the rules '$what' applies" false
         return
     fi
-    promtool test rules "$dir/icmp_exporter.rules.test.yml" >"$dir/out" 2>&1 &
+    promtool test rules "$dir/$(basename "$test_file")" >"$dir/out" 2>&1 &
     mutant_pid[$what]=$!
 }
 mutate "down without 'for: 2m' (fires at once, and on flapping)" \
@@ -95,10 +124,47 @@ mutate "RTT quantile by rate() of per-probe histograms" \
     "histogram_quantile(0.5, sum_over_time(probe_icmp_rtt_seconds_bucket[5m]))" \
     "histogram_quantile(0.5, rate(probe_icmp_rtt_seconds_bucket[5m]))"
 mutate "exporter down after 2 minutes" \
-    "    expr: up{job=\"icmp_exporter\"} == 0
+    "present_over_time(icmp_exporter_build_info[1d])
         for: 1m" \
-    "    expr: up{job=\"icmp_exporter\"} == 0
+    "present_over_time(icmp_exporter_build_info[1d])
         for: 2m"
+mutate "exporter down only under job icmp_exporter" \
+    "expr: up == 0 and on (job, instance) present_over_time(icmp_exporter_build_info[1d])" \
+    "expr: up{job=\"icmp_exporter\"} == 0"
+mutate "exporter down for any target" \
+    "expr: up == 0 and on (job, instance) present_over_time(icmp_exporter_build_info[1d])" \
+    "expr: up == 0"
+mutate "/probe scrape failing only under job icmp_probe" \
+    "up == 0 and on (job) present_over_time(job:probe_icmp_echoes_sent:present[1d])" \
+    "up{job=\"icmp_probe\"} == 0"
+mutate "/probe scrape failing known by answered targets now only" \
+    "present_over_time(job:probe_icmp_echoes_sent:present[1d])" \
+    "job:probe_icmp_echoes_sent:present"
+mutate_compat "reload failure read under blackbox's metric name only" \
+    "blackbox_exporter_config_last_reload_successful != 1
+            or icmp_exporter_config_last_reload_successful != 1" \
+    "blackbox_exporter_config_last_reload_successful != 1"
+mutate_compat "slow probe counts multi-echo probes" \
+    "avg_over_time(probe_duration_seconds[1m]) > 1
+            unless on (job, instance) max_over_time(probe_icmp_echoes_sent[1m]) > 1" \
+    "avg_over_time(probe_duration_seconds[1m]) > 1"
+mutate_compat "probe failed without 'for: 1m'" \
+    "expr: probe_success == 0
+        for: 1m" \
+    "expr: probe_success == 0
+        for: 0m"
+mutate_compat "probe failed for ICMP probes only" \
+    "expr: probe_success == 0" "expr: probe_success == 0 and on (job, instance) probe_icmp_echoes_sent"
+mutate_compat "slow ping for the rtt phase only" \
+    "avg_over_time(probe_icmp_duration_seconds[1m]) > 1" \
+    "avg_over_time(probe_icmp_duration_seconds{phase=\"rtt\"}[1m]) > 1"
+mutate_compat "low uptime below 99 %" "* 100 < 99.9" "* 100 < 99"
+mutate_compat "http failure misses status 0" \
+    "probe_http_status_code < 200 or" "probe_http_status_code < 0 or"
+mutate_compat "certificate expiring soon within 7 days" "< 20 * 86400" "< 7 * 86400"
+mutate_compat "expired certificate seen as expiring" \
+    "expr: time() - last_over_time(probe_ssl_earliest_cert_expiry[10m]) > 0" \
+    "expr: time() - last_over_time(probe_ssl_earliest_cert_expiry[10m]) > 86400 * 2"
 
 for what in "${!mutant_pid[@]}"; do
     rc=0
