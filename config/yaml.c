@@ -332,6 +332,17 @@ static int add_anchor(struct builder *b, char *name, const cJSON *node)
     return 0;
 }
 
+/* add_value, then NAME (taken over; NULL: none) names the node for later aliases. */
+static int add_named(struct builder *b, cJSON *node, size_t at, char *raw, char *name)
+{
+    int rc = add_value(b, node, at, raw);
+
+    if (rc == 0 && name != NULL)
+        return add_anchor(b, name, node);
+    free(name);
+    return rc;
+}
+
 static char *dup_anchor(const yaml_char_t *anchor)
 {
     return anchor != NULL ? strdup((const char *)anchor) : NULL;
@@ -601,11 +612,7 @@ static int close_collection(struct builder *b)
         free(anchor);
         return rc;
     }
-    rc = add_value(b, node, at, NULL);
-    if (rc == 0 && anchor != NULL)
-        return add_anchor(b, anchor, node);
-    free(anchor);
-    return rc;
+    return add_named(b, node, at, NULL, anchor);
 }
 
 static int on_scalar(struct builder *b, const yaml_event_t *e)
@@ -639,11 +646,7 @@ static int on_scalar(struct builder *b, const yaml_event_t *e)
         cJSON_Delete(node);
         return fail_oom(b);
     }
-    rc = add_value(b, node, at, raw);
-    if (rc == 0 && name != NULL)
-        return add_anchor(b, name, node);
-    free(name);
-    return rc;
+    return add_named(b, node, at, raw, name);
 }
 
 static int on_alias(struct builder *b, const yaml_event_t *e)

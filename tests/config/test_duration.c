@@ -120,17 +120,7 @@ int main(void)
         sizeof(flag_cases) / sizeof(flag_cases[0]));
     CHECK_EQ(config__parse_go_duration(NULL, &(int64_t){0}), -EINVAL);
     CHECK_EQ(config_parse_duration_or_seconds(NULL, &(int64_t){0}), -EINVAL);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t ns = -7;
-        int rc = config_parse_duration(cases[i].text, &ns);
-        if (rc != cases[i].expect_rc)
-            TEST_FAIL_AT("\"%s\": rc %d, expected %d", cases[i].text, rc, cases[i].expect_rc);
-        else if (rc == 0 && ns != cases[i].expect_ns)
-            TEST_FAIL_AT("\"%s\": %" PRId64 " ns, expected %" PRId64, cases[i].text, ns,
-                         cases[i].expect_ns);
-        else if (rc != 0 && ns != -7)
-            TEST_FAIL_AT("\"%s\": output written on failure", cases[i].text);
-    }
+    run("prometheus", config_parse_duration, cases, sizeof(cases) / sizeof(cases[0]));
     CHECK_EQ(config_parse_duration(NULL, &(int64_t){0}), -EINVAL);
     return TEST_DONE();
 }
