@@ -1,16 +1,21 @@
 /*
- * config/: the exporter's JSON configuration. Knows nothing of sockets.
+ * config/: the exporter's configuration. Knows nothing of sockets.
  *
- * A configuration is loaded from one JSON document (a file, a string, or the embedded
- * default) into an opaque, fully validated, immutable `struct config`. It is
+ * A configuration is loaded from one document (a file, a string, or the embedded
+ * default) into an opaque, fully validated, immutable `struct config`. JSON is the native
+ * format; a YAML document is read as blackbox_exporter's configuration (blackbox.yml: its
+ * icmp modules, with blackbox's meanings; modules of its other probers are skipped with a
+ * warning). An optional second file, exporter-toolkit's web configuration
+ * (--web.config.file), adds TLS and basic-auth users. It is
  * reference-counted: whoever holds a reference may read it from any thread while a reload
  * swaps a new one into a `struct config_slot`; the old one is freed when its last holder
  * lets go. The plain structs below are views into a config and live as long as it does.
  *
  * Errors are one line: `FILE:LINE:COL: PATH: MESSAGE`, e.g.
  *   cfg.json:7:16: modules.icmp.icmp.ttl: expected an integer in 1..255, got 300
- * PATH is the JSON path of the offending value (or key), `(syntax)` for malformed JSON.
- * Errors about the file itself (unreadable, too large) are `FILE: MESSAGE`.
+ * PATH is the path of the offending value (or key), `(syntax)` for a malformed document;
+ * columns count bytes, in YAML too. Errors about the file itself (unreadable, too large)
+ * are `FILE: MESSAGE`. Warnings, kept with a loaded configuration, have the errors' form.
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -119,6 +124,46 @@ int config_load_text(const char *name, const char *text, size_t len, struct conf
                      size_t errlen);
 int config_load_default(struct config **cfg, char *err, size_t errlen);
 
+/*
+ * config_load_yaml: as config_load_text, for a YAML document read as blackbox_exporter's
+ * configuration (only "modules"; Go durations; modules of other probers skipped, each
+ * with a warning).
+ */
+int config_load_yaml(const char *name, const char *text, size_t len, struct config **cfg, char *err,
+                     size_t errlen);
+
+enum config_format { CONFIG_FORMAT_JSON, CONFIG_FORMAT_YAML };
+
+/*
+ * The format a file is read in: YAML for a NAME ending in .yml or .yaml, JSON for .json;
+ * else by TEXT's first byte that is not white space (after a UTF-8 BOM): '{', or none at
+ * all, is JSON, anything else YAML. Pure.
+ */
+enum config_format config_format_of(const char *name, const char *text, size_t len);
+
+/* What a configuration is loaded from (main.c's --config.file and --web.config.file). */
+struct config_files {
+    const char *config_file;     /* JSON or YAML (config_format_of); NULL: the embedded default */
+    const char *web_config_file; /* exporter-toolkit's web configuration (YAML), or NULL */
+};
+
+/*
+ * Loads FILES->config_file as config_load_file does (the embedded default when NULL),
+ * then the web configuration file into its web section: tls_server_config (cert_file and
+ * key_file relative to the web file's directory) and basic_auth_users, each refused when
+ * the configuration file's web section sets it too; exporter-toolkit keys this exporter
+ * cannot honour are errors that name them. Returns as config_load_file. Thread-safe.
+ */
+int config_load_files(const struct config_files *files, struct config **cfg, char *err,
+                      size_t errlen);
+
+/*
+ * The warnings of the load that made CFG, each `FILE:LINE:COL: PATH: MESSAGE` (what was
+ * skipped or ignored, and why), in document order; *n of them (0: the array may be
+ * NULL). Valid while the caller holds a reference; thread-safe.
+ */
+const char *const *config_warnings(const struct config *cfg, size_t *n);
+
 /* The embedded default configuration (config/default.json), a static NUL-terminated string. */
 const char *config_default_text(void);
 
@@ -131,8 +176,10 @@ const char *config_default_text(void);
  */
 int config_dump_json(const struct config *cfg, char **json, size_t *len);
 
-/* The version of the JSON library config/ reads and writes with (cJSON), for --version. */
+/* The versions of the JSON (cJSON) and YAML (libyaml) libraries config/ reads with, for
+ * --version. Static strings. */
 const char *config_json_library_version(void);
+const char *config_yaml_library_version(void);
 
 /*
  * Reference counting (atomic, thread-safe). config_ref returns cfg. config_unref frees the
@@ -181,6 +228,13 @@ bool config_cidr_contains(const struct config_cidr *cidr, const struct icmp_addr
  * does not fit in int64_t nanoseconds. Thread-safe; *ns is untouched on failure.
  */
 int config_parse_duration(const char *text, int64_t *ns);
+
+/*
+ * A Prometheus duration (config_parse_duration) or plain decimal seconds as
+ * blackbox_exporter's float flags take them ("0.5", "2", "1.5e-1"; no sign). Returns 0
+ * and sets *ns, -EINVAL or -ERANGE (*ns untouched). Pure, thread-safe.
+ */
+int config_parse_duration_or_seconds(const char *text, int64_t *ns);
 
 /*
  * The reload holder. config_slot_new takes over the caller's reference to INITIAL (which

@@ -37,6 +37,12 @@ struct config {
     size_t n_targets;
     struct config_limits limits;
     struct config_web web;
+    const char **warnings; /* `FILE:LINE:COL: PATH: MESSAGE` lines, in the order found */
+    size_t n_warnings, cap_warnings;
+    /* "FILE:LINE:COL" of the main document's web.tls_server_config and
+     * web.basic_auth_users, NULL when absent: the web configuration file may not set them
+     * again. */
+    const char *web_tls_at, *web_users_at;
 };
 
 /* A new, empty config holding one reference, or NULL when out of memory. */
@@ -57,11 +63,22 @@ char *config__arena_strdup(struct config *cfg, const char *s);
 
 #define CONFIG__PATH_MAX_DEPTH 8 /* deepest path we name: modules.M.icmp.buckets[i] is 5 */
 
+/*
+ * What a document is read as: our own JSON schema; blackbox_exporter's configuration
+ * (blackbox.yml: only "modules", Go durations, other probers skipped, null and 0 as
+ * absent); exporter-toolkit's web configuration file (--web.config.file).
+ */
+enum config__dialect { CONFIG__NATIVE, CONFIG__BLACKBOX, CONFIG__WEB_FILE };
+
+struct config__yaml;
+
 /* One load in progress: the source text, where we stand in it, and the config being built. */
 struct loader {
     const char *name; /* file name for messages */
     const char *text;
     size_t len;
+    const struct config__yaml *yaml; /* the YAML document read; NULL: TEXT is JSON */
+    enum config__dialect dialect;
     const char *base_dir; /* relative TLS paths are resolved against it; NULL: as given */
     char *err;
     size_t errlen;
@@ -87,6 +104,20 @@ __attribute__((format(printf, 3, 4))) int config__fail(struct loader *ld, enum c
 __attribute__((format(printf, 3, 4))) int
 config__fail_got(struct loader *ld, const struct cJSON *item, const char *fmt, ...);
 int config__fail_oom(struct loader *ld);
+
+/*
+ * Records a warning, `FILE:LINE:COL: PATH: MESSAGE` as config__fail words an error, in
+ * the config being built (config_warnings). Returns 0, or config__fail_oom's -ENOMEM.
+ */
+__attribute__((format(printf, 3, 4))) int config__warn(struct loader *ld, enum config__where where,
+                                                       const char *fmt, ...);
+
+/* "FILE:LINE:COL" of the current path's value or key, in the config's arena (NULL: OOM). */
+const char *config__where_now(struct loader *ld, enum config__where where);
+
+/* A YAML null (`key:`, `key: ~`): Go's YAML readers then leave the field as it was, so
+ * the schema takes it as an absent key. Always false for JSON. */
+bool config__absent(const struct loader *ld, const struct cJSON *item);
 
 /* Appends to buf[*used..size), never overflowing; output is cut at the end. */
 __attribute__((format(printf, 4, 5))) void config__append(char *buf, size_t size, size_t *used,
@@ -125,7 +156,8 @@ void *config__collect(struct loader *ld, const struct cJSON *parent, const char 
 /*
  * Typed getters for the value at the current path: 0 and *out set, or the error
  * "expected <what>, got <value>". get_uint takes an integer in lo..hi (WHY is appended to
- * the range in the message); get_duration a Prometheus duration in (0, 1h].
+ * the range in the message); get_duration a Prometheus duration in (0, 1h], or in the
+ * blackbox dialect a Go duration of whole milliseconds in [0, 1h] (0: none given).
  */
 int config__get_string(struct loader *ld, const struct cJSON *item, const char *what,
                        const char **out);
@@ -142,6 +174,13 @@ int config__parse_modules(struct loader *ld, const struct cJSON *obj);
 int config__parse_targets(struct loader *ld, const struct cJSON *arr);
 int config__parse_limits(struct loader *ld, const struct cJSON *obj);
 int config__parse_web(struct loader *ld, const struct cJSON *obj);
+
+/*
+ * The web configuration file (--web.config.file, exporter-toolkit's format) into ld->cfg's
+ * web section, after the main document; ROOT NULL is an empty file. Refuses what the main
+ * document set already (TLS, users) and what this exporter cannot do, naming the key.
+ */
+int config__parse_web_file(struct loader *ld, const struct cJSON *root);
 
 /* Sets the defaults of limits and web, before either is parsed. */
 void config__limits_web_defaults(struct config *cfg);
@@ -168,6 +207,34 @@ const char *config__check_syntax(const char *text, size_t len, size_t *offset);
 
 /* Formats NS as a Prometheus duration ("1m30s", "250ms", "0s") into buf. */
 void config__format_duration(int64_t ns, char *buf, size_t size);
+
+/*
+ * Go's time.ParseDuration ("1.5s", "1m30s", "300us", "-2h", units in any order), which
+ * blackbox_exporter reads module timeouts with. Returns 0 and sets *ns (maybe negative),
+ * or -EINVAL / -ERANGE. Pure.
+ */
+int config__parse_go_duration(const char *text, int64_t *ns);
+
+/* ---- YAML documents (yaml.c) ---- */
+
+/*
+ * Parses one YAML document of LEN bytes (UTF-8) into a cJSON tree with the position of
+ * every node kept. Returns 0 and *out (free it with config__yaml_free), or -EINVAL with
+ * `NAME:LINE:COL: (syntax): MESSAGE` in err, or -ENOMEM. Thread-safe.
+ */
+int config__yaml_parse(const char *name, const char *text, size_t len, struct config__yaml **out,
+                       char *err, size_t errlen);
+void config__yaml_free(struct config__yaml *y);
+
+/* The document's root; NULL when the stream holds no document (an empty file). */
+const struct cJSON *config__yaml_root(const struct config__yaml *y);
+
+/* A plain scalar read as null, a boolean or a number, as written ("0x10", "yes"); else NULL. */
+const char *config__yaml_raw(const struct config__yaml *y, const struct cJSON *node);
+
+/* Byte offset of the value (or key) at PATH, else of its nearest existing ancestor. */
+size_t config__yaml_locate(const struct config__yaml *y, const struct config__path_elem *path,
+                           size_t depth, bool want_key);
 
 /* ---- addresses, networks and host names (addr.c) ---- */
 

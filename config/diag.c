@@ -3,8 +3,10 @@
  *
  * The loader walks the cJSON tree keeping the JSON path it stands on (push/pop); every
  * check that fails calls config__fail(), which finds the offending value (or key) in the
- * source text again by that path (config__locate) and writes `FILE:LINE:COL: PATH:
- * MESSAGE`. Only the first error is reported: each step returns at once. The checks every
+ * source text again by that path (config__locate for JSON text, the node's recorded
+ * position for YAML) and writes `FILE:LINE:COL: PATH: MESSAGE`. Only the first error is
+ * reported: each step returns at once. Warnings (config__warn) are worded and placed the
+ * same way, and kept with the configuration instead of stopping it. The checks every
  * schema shares live here too, so that they word their errors alike: an object's unknown
  * and duplicate keys (reported before its members), and the typed getters that say
  * "expected X, got Y" with Y as written in the document.
@@ -115,6 +117,8 @@ static size_t current_offset(const struct loader *ld, bool want_key)
     size_t depth = ld->depth < CONFIG__PATH_MAX_DEPTH ? ld->depth : CONFIG__PATH_MAX_DEPTH,
            offset = 0;
 
+    if (ld->yaml != NULL)
+        return config__yaml_locate(ld->yaml, ld->path, depth, want_key);
     for (size_t d = depth + 1; d-- > 0;) {
         if (config__locate(ld->text, ld->len, ld->path, d, want_key && d == depth && d > 0,
                            &offset) == 0)
@@ -123,27 +127,71 @@ static size_t current_offset(const struct loader *ld, bool want_key)
     return 0;
 }
 
-static void write_error(const struct loader *ld, size_t offset, const char *path, const char *msg)
+/* `FILE:LINE:COL: PATH: MSG` for the current path into out. */
+static void format_line(const struct loader *ld, enum config__where where, const char *msg,
+                        char *out, size_t size)
 {
+    char path[384];
     unsigned line, col;
 
-    if (ld->err == NULL || ld->errlen == 0)
-        return;
-    config__line_col(ld->text, ld->len, offset, &line, &col);
-    snprintf(ld->err, ld->errlen, "%s:%u:%u: %s: %s", ld->name, line, col, path, msg);
+    format_path(ld, path, sizeof(path));
+    config__line_col(ld->text, ld->len, current_offset(ld, where == CONFIG__AT_KEY), &line, &col);
+    snprintf(out, size, "%s:%u:%u: %s: %s", ld->name, line, col, path, msg);
 }
 
 int config__fail(struct loader *ld, enum config__where where, const char *fmt, ...)
 {
-    char msg[768], path[384];
+    char msg[768];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    format_path(ld, path, sizeof(path));
-    write_error(ld, current_offset(ld, where == CONFIG__AT_KEY), path, msg);
+    if (ld->err != NULL && ld->errlen > 0)
+        format_line(ld, where, msg, ld->err, ld->errlen);
     return -EINVAL;
+}
+
+int config__warn(struct loader *ld, enum config__where where, const char *fmt, ...)
+{
+    struct config *cfg = ld->cfg;
+    char msg[768], line[1280];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    format_line(ld, where, msg, line, sizeof(line));
+    if (cfg->n_warnings == cfg->cap_warnings) {
+        /* The arena never frees: the old array stays behind, which few warnings afford. */
+        size_t ncap = cfg->cap_warnings == 0 ? 8 : 2 * cfg->cap_warnings;
+        const char **w = config__arena_array(cfg, ncap, sizeof(*w));
+        if (w == NULL)
+            return config__fail_oom(ld);
+        if (cfg->n_warnings > 0)
+            memcpy(w, cfg->warnings, cfg->n_warnings * sizeof(*w));
+        cfg->warnings = w;
+        cfg->cap_warnings = ncap;
+    }
+    if ((cfg->warnings[cfg->n_warnings] = config__arena_strdup(cfg, line)) == NULL)
+        return config__fail_oom(ld);
+    cfg->n_warnings++;
+    return 0;
+}
+
+const char *config__where_now(struct loader *ld, enum config__where where)
+{
+    char buf[512];
+    unsigned line, col;
+
+    config__line_col(ld->text, ld->len, current_offset(ld, where == CONFIG__AT_KEY), &line, &col);
+    snprintf(buf, sizeof(buf), "%s:%u:%u", ld->name, line, col);
+    return config__arena_strdup(ld->cfg, buf);
+}
+
+bool config__absent(const struct loader *ld, const cJSON *item)
+{
+    return ld->yaml != NULL && cJSON_IsNull(item);
 }
 
 int config__fail_oom(struct loader *ld)
@@ -156,7 +204,12 @@ int config__fail_oom(struct loader *ld)
 /* What ITEM (at the current path) is, for "got ...": numbers as written in the text. */
 static void describe(const struct loader *ld, const cJSON *item, char *buf, size_t size)
 {
-    if (cJSON_IsString(item)) {
+    const char *raw = ld->yaml != NULL ? config__yaml_raw(ld->yaml, item) : NULL;
+
+    if (raw != NULL && *raw != '\0') {
+        /* YAML: as written (0x10, yes, ~), cut as a quoted string would be. */
+        snprintf(buf, size, "%.64s%s", raw, strlen(raw) > 64 ? "..." : "");
+    } else if (cJSON_IsString(item)) {
         config__quote(item->valuestring, buf, size);
     } else if (cJSON_IsNumber(item)) {
         size_t at = current_offset(ld, false), n = 0;
@@ -391,11 +444,34 @@ int config__get_uint(struct loader *ld, const cJSON *item, unsigned lo, unsigned
     return 0;
 }
 
+/* blackbox_exporter's timeouts: Go durations; 0 (none) is let through for the caller. */
+static int get_go_duration(struct loader *ld, const cJSON *item, int64_t *out)
+{
+    static const char expected[] =
+        "expected a duration such as \"5s\", \"1.5s\" or \"1m30s\" (Go's form, as "
+        "blackbox_exporter reads it)";
+    int64_t ns = 0;
+    int rc = cJSON_IsString(item) ? config__parse_go_duration(item->valuestring, &ns) : -EINVAL;
+
+    if (rc == -EINVAL)
+        return config__fail_got(ld, item, expected);
+    if (rc == 0 && ns < 0)
+        return config__fail_got(ld, item, "expected a duration of 0s or more");
+    if (rc != 0 || ns > MAX_DURATION_NS)
+        return config__fail_got(ld, item, "expected a duration of at most 1h");
+    if (ns % 1000000 != 0)
+        return config__fail_got(ld, item, "expected a whole number of milliseconds");
+    *out = ns;
+    return 0;
+}
+
 int config__get_duration(struct loader *ld, const cJSON *item, int64_t *out)
 {
     int64_t ns = 0;
     int rc;
 
+    if (ld->dialect == CONFIG__BLACKBOX)
+        return get_go_duration(ld, item, out);
     if (!cJSON_IsString(item))
         return config__fail_got(ld, item,
                                 "expected a duration such as \"250ms\", \"1s\" or \"1m30s\"");

@@ -7,6 +7,12 @@
  * parsed after every module, wherever "modules" stands in the file, since each names one;
  * duplicates are caught across the whole list at the end (same address or same name, in
  * any case, with the same module).
+ *
+ * A blackbox_exporter configuration (the CONFIG__BLACKBOX dialect, from YAML) goes through
+ * the same functions with blackbox's key set and meanings: a module of another prober
+ * (http, tcp, dns, grpc) is skipped with a warning, as are an icmp module's sections for
+ * other probers (blackbox ignores them too); null, ttl 0 and payload_size 0 leave the
+ * default; a module without a timeout takes the scrape's whole deadline, as in blackbox.
  */
 #include "config/config_internal.h"
 
@@ -24,9 +30,12 @@
 #define MAX_PAYLOAD 65507
 #define MAX_COUNT   1000
 
-#define DEFAULT_TIMEOUT_NS  (5LL * 1000000000LL)
-#define DEFAULT_INTERVAL_NS (1000000000LL)
-#define DEFAULT_PAYLOAD     28 /* what blackbox_exporter sends: "Prometheus Blackbox Exporter" */
+#define DEFAULT_TIMEOUT_NS (5LL * 1000000000LL)
+/* blackbox_exporter's module without a timeout takes the scrape timeout less the offset,
+ * 120 s without the header: 2m caps nothing a scrape allows, and is blackbox's fallback. */
+#define BLACKBOX_DEFAULT_TIMEOUT_NS (120LL * 1000000000LL)
+#define DEFAULT_INTERVAL_NS         (1000000000LL)
+#define DEFAULT_PAYLOAD             28 /* what blackbox_exporter sends: "Prometheus Blackbox Exporter" */
 
 /* 50 µs to 10 s in 1-2.5-5 steps: sub-millisecond LAN RTTs to a lossy intercontinental
  * path, with `le` values a person can read. */
@@ -90,11 +99,25 @@ static int parse_icmp(struct loader *ld, const cJSON *obj, struct config_module 
                                        "tos",
                                        "buckets",
                                        NULL};
-    int rc = config__check_object(ld, obj, keys);
+    /* blackbox_exporter 0.23's ICMPProbe, and nothing more: the file stays blackbox's. */
+    static const char *const blackbox_keys[] = {"preferred_ip_protocol",
+                                                "ip_protocol_fallback",
+                                                "source_ip_address",
+                                                "payload_size",
+                                                "dont_fragment",
+                                                "ttl",
+                                                NULL};
+    bool bb = ld->dialect == CONFIG__BLACKBOX;
+    int rc = config__check_object(ld, obj, bb ? blackbox_keys : keys);
 
     for (const cJSON *c = obj->child; rc == 0 && c != NULL; c = c->next) {
         const char *k = c->string, *s = NULL;
 
+        /* blackbox: 0 leaves the default (its prober sends 28 bytes, and the system's TTL,
+         * 64 on Linux, for payload_size and ttl 0). */
+        if (config__absent(ld, c) || (bb && cJSON_IsNumber(c) && c->valuedouble == 0 &&
+                                      (strcmp(k, "payload_size") == 0 || strcmp(k, "ttl") == 0)))
+            continue;
         config__push_key(ld, k, 0);
         if (strcmp(k, "preferred_ip_protocol") == 0) {
             rc = config__get_string(ld, c, "\"ip4\" or \"ip6\"", &s);
@@ -170,9 +193,9 @@ static int check_timing(struct loader *ld, struct config_module *m, const struct
     return rc;
 }
 
-static void module_defaults(struct config_module *m)
+static void module_defaults(struct config_module *m, bool blackbox)
 {
-    m->timeout_ns = DEFAULT_TIMEOUT_NS;
+    m->timeout_ns = blackbox ? BLACKBOX_DEFAULT_TIMEOUT_NS : DEFAULT_TIMEOUT_NS;
     m->preferred_ip_protocol = 6;
     m->ip_protocol_fallback = true;
     m->payload_size = DEFAULT_PAYLOAD;
@@ -184,16 +207,65 @@ static void module_defaults(struct config_module *m)
     memcpy(m->buckets, default_buckets, sizeof(default_buckets));
 }
 
-static int parse_module(struct loader *ld, const cJSON *obj, struct config_module *m)
+/* blackbox_exporter's probers: icmp is read, the others are skipped. */
+static const char *const blackbox_probers[] = {"http", "tcp", "dns", "grpc", NULL};
+
+static bool is_other_prober(const char *s)
+{
+    for (size_t i = 0; blackbox_probers[i] != NULL; i++) {
+        if (strcmp(s, blackbox_probers[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A blackbox module's prober, which it must have (blackbox fails every probe of a module
+ * without one). Sets *skip for http, tcp, dns and grpc, with a warning.
+ */
+static int blackbox_prober(struct loader *ld, const cJSON *obj, bool *skip)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(obj, "prober");
+    const char *s = NULL;
+    int rc;
+
+    if (c == NULL || cJSON_IsNull(c))
+        return config__fail(ld, CONFIG__AT_KEY,
+                            "missing key \"prober\" (icmp; http, tcp, dns and grpc modules are "
+                            "skipped)");
+    config__push_key(ld, "prober", 0);
+    rc = config__get_string(ld, c, "\"icmp\", \"http\", \"tcp\", \"dns\" or \"grpc\"", &s);
+    if (rc == 0 && strcmp(s, "icmp") != 0 && !is_other_prober(s))
+        rc = config__fail_got(ld, c,
+                              "expected \"icmp\", or \"http\", \"tcp\", \"dns\" or \"grpc\" "
+                              "(skipped)");
+    config__pop(ld);
+    if (rc == 0 && strcmp(s, "icmp") != 0) {
+        *skip = true;
+        rc = config__warn(ld, CONFIG__AT_KEY,
+                          "skipped: prober \"%s\" (icmp_exporter runs icmp modules only)", s);
+    }
+    return rc;
+}
+
+static int parse_module(struct loader *ld, const cJSON *obj, struct config_module *m, bool *skip)
 {
     static const char *const keys[] = {"prober", "timeout", "icmp", NULL};
+    static const char *const blackbox_keys[] = {"prober", "timeout", "http", "tcp",
+                                                "dns",    "icmp",    "grpc", NULL};
     struct module_seen seen = {false, false, false};
-    int rc = config__check_object(ld, obj, keys);
+    bool bb = ld->dialect == CONFIG__BLACKBOX;
+    int rc = config__check_object(ld, obj, bb ? blackbox_keys : keys);
 
-    module_defaults(m);
-    for (const cJSON *c = obj->child; rc == 0 && c != NULL; c = c->next) {
+    module_defaults(m, bb);
+    *skip = false;
+    if (rc == 0 && bb)
+        rc = blackbox_prober(ld, obj, skip);
+    for (const cJSON *c = obj->child; rc == 0 && !*skip && c != NULL; c = c->next) {
         const char *s = NULL;
 
+        if (config__absent(ld, c))
+            continue;
         config__push_key(ld, c->string, 0);
         if (strcmp(c->string, "prober") == 0) {
             rc = config__get_string(ld, c, "\"icmp\"", &s);
@@ -201,14 +273,22 @@ static int parse_module(struct loader *ld, const cJSON *obj, struct config_modul
                 rc =
                     config__fail_got(ld, c, "expected \"icmp\" (the only prober of this exporter)");
         } else if (strcmp(c->string, "timeout") == 0) {
-            rc = config__get_duration(ld, c, &m->timeout_ns);
-            seen.timeout = true;
-        } else {
+            int64_t t = 0;
+            rc = config__get_duration(ld, c, &t);
+            if (rc == 0 && t > 0) { /* blackbox: 0s is no timeout */
+                m->timeout_ns = t;
+                seen.timeout = true;
+            }
+        } else if (strcmp(c->string, "icmp") == 0) {
             rc = parse_icmp(ld, c, m, &seen);
+        } else {
+            rc = config__warn(ld, CONFIG__AT_KEY,
+                              "ignored: the module's prober is icmp (blackbox_exporter ignores "
+                              "it too)");
         }
         config__pop(ld);
     }
-    return rc != 0 ? rc : check_timing(ld, m, &seen);
+    return rc != 0 || *skip ? rc : check_timing(ld, m, &seen);
 }
 
 static bool valid_module_name(const char *s)
@@ -228,14 +308,16 @@ static bool valid_module_name(const char *s)
 static int parse_named_module(struct loader *ld, const cJSON *obj, size_t i, void *arg)
 {
     struct config_module *m = (struct config_module *)arg + i;
+    bool skip = false;
     int rc = 0;
 
     if (!valid_module_name(obj->string))
         rc = config__fail(ld, CONFIG__AT_KEY,
                           "expected a module name of 1..128 characters without control characters");
     if (rc == 0)
-        rc = parse_module(ld, obj, m);
-    if (rc == 0 && (m->name = config__arena_strdup(ld->cfg, obj->string)) == NULL)
+        rc = parse_module(ld, obj, m, &skip);
+    /* A skipped module keeps no name: config__parse_modules drops it. */
+    if (rc == 0 && !skip && (m->name = config__arena_strdup(ld->cfg, obj->string)) == NULL)
         rc = config__fail_oom(ld);
     return rc;
 }
@@ -243,10 +325,19 @@ static int parse_named_module(struct loader *ld, const cJSON *obj, size_t i, voi
 int config__parse_modules(struct loader *ld, const cJSON *obj)
 {
     struct config *cfg = ld->cfg;
+    size_t kept = 0;
     int rc;
 
+    if (config__absent(ld, obj))
+        return 0;
     cfg->modules = config__collect(ld, obj, NULL, sizeof(*cfg->modules), parse_named_module,
                                    &cfg->n_modules, &rc);
+    for (size_t i = 0; rc == 0 && i < cfg->n_modules; i++) {
+        if (cfg->modules[i].name != NULL)
+            cfg->modules[kept++] = cfg->modules[i];
+    }
+    if (rc == 0)
+        cfg->n_modules = kept;
     return rc;
 }
 

@@ -6,6 +6,11 @@
  * addresses are parsed as the listener will read them, TLS files are opened now (not at
  * the first handshake), and bcrypt hashes are checked for their shape, never echoed back
  * (a password pasted by mistake must not land in a log).
+ *
+ * The web configuration file (--web.config.file, exporter-toolkit's YAML) fills the same
+ * web section through the same functions, with exporter-toolkit's keys: those our TLS
+ * cannot follow are refused by name unless they ask for what it does anyway, and neither
+ * TLS nor users may be set both there and in the configuration file.
  */
 #include "config/config_internal.h"
 
@@ -257,16 +262,92 @@ static int tls_file(struct loader *ld, const cJSON *item, const char **out)
     return 0;
 }
 
+/* An empty string or list, which exporter-toolkit reads as "not set". */
+static bool empty_value(const cJSON *c)
+{
+    return (cJSON_IsString(c) && c->valuestring[0] == '\0') ||
+           ((cJSON_IsArray(c) || cJSON_IsObject(c)) && c->child == NULL);
+}
+
+/*
+ * One exporter-toolkit tls_server_config key that our TLS (GnuTLS, TLS 1.2 and 1.3, no
+ * client certificates) cannot follow: accepted when it asks for what we do anyway,
+ * refused with what we do otherwise. cert_file and key_file are read by the caller.
+ */
+static int toolkit_tls_key(struct loader *ld, const cJSON *c)
+{
+    const char *k = c->string, *s = NULL;
+    bool ignored = false;
+
+    if (strcmp(k, "prefer_server_cipher_suites") == 0)
+        return config__get_bool(ld, c, &ignored); /* Go ignores it since 1.17, GnuTLS chooses */
+    if (strcmp(k, "min_version") == 0 || strcmp(k, "max_version") == 0) {
+        const char *want = k[1] == 'i' ? "TLS12" : "TLS13";
+        int rc = config__get_string(ld, c, "a TLS version", &s);
+        if (rc == 0 && strcmp(s, want) != 0)
+            rc = config__fail_got(ld, c,
+                                  "expected \"%s\": icmp_exporter serves TLS 1.2 and 1.3, no more "
+                                  "and no less",
+                                  want);
+        return rc;
+    }
+    if (strcmp(k, "client_auth_type") == 0) {
+        int rc = config__get_string(ld, c, "\"NoClientCert\"", &s);
+        if (rc == 0 && *s != '\0' && strcmp(s, "NoClientCert") != 0)
+            rc = config__fail_got(ld, c,
+                                  "expected \"NoClientCert\": icmp_exporter does not ask for "
+                                  "client certificates (use basic_auth_users)");
+        return rc;
+    }
+    if (empty_value(c))
+        return 0;
+    if (strcmp(k, "cipher_suites") == 0 || strcmp(k, "curve_preferences") == 0)
+        return config__fail(ld, CONFIG__AT_KEY,
+                            "not supported: GnuTLS chooses the cipher suites and curves (its "
+                            "NORMAL priorities, TLS 1.2 and 1.3); remove %s",
+                            k);
+    if (strcmp(k, "cert") == 0 || strcmp(k, "key") == 0)
+        return config__fail(ld, CONFIG__AT_KEY,
+                            "not supported: write the PEM to a file and name it with %s_file", k);
+    return config__fail(ld, CONFIG__AT_KEY,
+                        "not supported: icmp_exporter does not verify client certificates "
+                        "(use basic_auth_users); remove %s",
+                        k);
+}
+
 static int parse_tls(struct loader *ld, const cJSON *obj)
 {
     static const char *const keys[] = {"cert_file", "key_file", NULL};
+    /* exporter-toolkit's TLSConfig, up to its newest keys (cert, key, client_ca,
+     * client_allowed_sans), so that each is refused by name. */
+    static const char *const toolkit_keys[] = {"cert_file",
+                                               "key_file",
+                                               "client_auth_type",
+                                               "client_ca_file",
+                                               "cipher_suites",
+                                               "curve_preferences",
+                                               "min_version",
+                                               "max_version",
+                                               "prefer_server_cipher_suites",
+                                               "client_allowed_sans",
+                                               "cert",
+                                               "key",
+                                               "client_ca",
+                                               NULL};
     struct config_web *w = &ld->cfg->web;
-    int rc = config__check_object(ld, obj, keys);
+    bool toolkit = ld->dialect == CONFIG__WEB_FILE;
+    int rc = config__check_object(ld, obj, toolkit ? toolkit_keys : keys);
 
     for (const cJSON *c = obj->child; rc == 0 && c != NULL; c = c->next) {
+        bool cert = strcmp(c->string, "cert_file") == 0;
+
+        if (config__absent(ld, c) || (toolkit && cJSON_IsString(c) && *c->valuestring == '\0'))
+            continue; /* exporter-toolkit: an empty file name is no file */
         config__push_key(ld, c->string, 0);
-        rc = tls_file(ld, c,
-                      strcmp(c->string, "cert_file") == 0 ? &w->tls_cert_file : &w->tls_key_file);
+        if (cert || strcmp(c->string, "key_file") == 0)
+            rc = tls_file(ld, c, cert ? &w->tls_cert_file : &w->tls_key_file);
+        else
+            rc = toolkit_tls_key(ld, c);
         config__pop(ld);
     }
     if (rc == 0 && (w->tls_cert_file == NULL) != (w->tls_key_file == NULL))
@@ -330,12 +411,20 @@ static int parse_users(struct loader *ld, const cJSON *obj)
 /* One member of "web", by its key. */
 static int parse_web_member(struct loader *ld, const cJSON *c, size_t i, void *arg)
 {
+    struct config *cfg = ld->cfg;
+
     (void)i;
     (void)arg;
     if (strcmp(c->string, "listen_addresses") == 0)
         return parse_listen_addresses(ld, c);
-    if (strcmp(c->string, "tls_server_config") == 0)
+    /* Where they are set, for the web configuration file's conflicts. */
+    if (strcmp(c->string, "tls_server_config") == 0) {
+        if ((cfg->web_tls_at = config__where_now(ld, CONFIG__AT_KEY)) == NULL)
+            return config__fail_oom(ld);
         return parse_tls(ld, c);
+    }
+    if ((cfg->web_users_at = config__where_now(ld, CONFIG__AT_KEY)) == NULL)
+        return config__fail_oom(ld);
     return parse_users(ld, c);
 }
 
@@ -346,4 +435,76 @@ int config__parse_web(struct loader *ld, const cJSON *obj)
     int rc = config__check_object(ld, obj, keys);
 
     return rc != 0 ? rc : config__each_member(ld, obj, parse_web_member, NULL);
+}
+
+/* ---- the web configuration file (exporter-toolkit's format) ---- */
+
+static int parse_http_server_config(struct loader *ld, const cJSON *obj)
+{
+    static const char *const keys[] = {"http2", "headers", NULL};
+    int rc = config__check_object(ld, obj, keys);
+
+    for (const cJSON *c = obj->child; rc == 0 && c != NULL; c = c->next) {
+        bool http2 = false;
+
+        if (config__absent(ld, c))
+            continue;
+        config__push_key(ld, c->string, 0);
+        if (strcmp(c->string, "http2") == 0) {
+            rc = config__get_bool(ld, c, &http2); /* HTTP/1.1 only, whatever it says */
+        } else {
+            rc = config__check_object(ld, c, NULL);
+            if (rc == 0 && c->child != NULL) {
+                config__push_key(ld, c->child->string, 0);
+                rc = config__fail(ld, CONFIG__AT_KEY,
+                                  "not supported: icmp_exporter adds no configured headers to "
+                                  "its responses; remove headers");
+                config__pop(ld);
+            }
+        }
+        config__pop(ld);
+    }
+    return rc;
+}
+
+/* KEY was set in the main document too (at AT): the same thing in two places. */
+static int conflict(struct loader *ld, const char *key, const char *at)
+{
+    return config__fail(ld, CONFIG__AT_KEY,
+                        "already set by web.%s in the configuration file (%s): set it in one "
+                        "place",
+                        key, at);
+}
+
+static int parse_web_file_member(struct loader *ld, const cJSON *c, size_t i, void *arg)
+{
+    struct config *cfg = ld->cfg;
+
+    (void)i;
+    (void)arg;
+    if (config__absent(ld, c))
+        return 0;
+    if (strcmp(c->string, "tls_server_config") == 0)
+        return cfg->web_tls_at != NULL ? conflict(ld, c->string, cfg->web_tls_at)
+                                       : parse_tls(ld, c);
+    if (strcmp(c->string, "basic_auth_users") == 0)
+        return cfg->web_users_at != NULL ? conflict(ld, c->string, cfg->web_users_at)
+                                         : parse_users(ld, c);
+    if (strcmp(c->string, "http_server_config") == 0)
+        return parse_http_server_config(ld, c);
+    return config__fail(ld, CONFIG__AT_KEY,
+                        "not supported: icmp_exporter has no request rate limit; its limits are "
+                        "the configuration's limits section");
+}
+
+int config__parse_web_file(struct loader *ld, const cJSON *root)
+{
+    static const char *const keys[] = {"tls_server_config", "http_server_config",
+                                       "basic_auth_users", "rate_limit", NULL};
+    int rc;
+
+    if (root == NULL || cJSON_IsNull(root))
+        return 0; /* an empty file sets nothing, as in exporter-toolkit */
+    rc = config__check_object(ld, root, keys);
+    return rc != 0 ? rc : config__each_member(ld, root, parse_web_file_member, NULL);
 }

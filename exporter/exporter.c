@@ -37,6 +37,7 @@ int exporter_open(struct exporter *x, const struct exporter_options *o, struct c
     memset(x, 0, sizeof(*x));
     x->log = o->log;
     x->config_path = o->config_path;
+    x->web_config_path = o->web_config_path;
     x->timeout_offset_ns = o->timeout_offset_ns;
     clock_gettime(CLOCK_REALTIME, &now);
     x->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
@@ -132,14 +133,22 @@ bool exporter_reload_conflict(const struct exporter *x, const struct config *cfg
 
 int exporter_reload(struct exporter *x, char *err, size_t errlen)
 {
+    const struct config_files files = {x->config_path, x->web_config_path};
     struct config *cfg = NULL;
-    int rc = x->config_path != NULL ? config_load_file(x->config_path, &cfg, err, errlen)
-                                    : config_load_default(&cfg, err, errlen);
+    int rc = config_load_files(&files, &cfg, err, errlen);
 
     if (rc == 0 && exporter_reload_conflict(x, cfg, err, errlen)) {
         config_unref(cfg);
         cfg = NULL;
         rc = -ENOTSUP;
+    }
+    if (cfg != NULL) {
+        /* What the new file has that is skipped or ignored, as at start (main.c). */
+        size_t n;
+        const char *const *warnings = config_warnings(cfg, &n);
+        for (size_t i = 0; i < n; i++)
+            log_write(&x->log, LOG_LEVEL_WARN, "configuration warning", "warning", warnings[i],
+                      NULL);
     }
     if (cfg != NULL && x->engine != NULL)
         icmp_engine_set_send_gap(x->engine, exporter_send_gap(cfg));

@@ -45,14 +45,16 @@ struct auth;
 /* What the exporter is started with (main.c's flags). */
 struct exporter_options {
     struct log_config log;
-    const char *config_path; /* NULL: the embedded default */
+    const char *config_path;     /* NULL: the embedded default */
+    const char *web_config_path; /* --web.config.file, or NULL */
     int64_t timeout_offset_ns;
 };
 
 struct exporter {
     struct log_config log;
     struct config_slot *configs;
-    const char *config_path; /* NULL: the embedded default */
+    const char *config_path;     /* NULL: the embedded default */
+    const char *web_config_path; /* NULL: none */
     struct icmp_engine *engine;
     struct resolver *resolver;
     struct auth *auth;   /* basic-auth verifier */
@@ -104,8 +106,9 @@ void exporter_close(struct exporter *x);
 int64_t exporter_send_gap(const struct config *cfg);
 
 /*
- * Reloads the configuration from x->config_path, refusing (like an invalid file) one that
- * asks for what this build cannot enforce. Returns 0 or -errno with the reason in err.
+ * Reloads the configuration from x->config_path and x->web_config_path, refusing (like an invalid
+ * file) one that asks for what this build cannot enforce. Returns 0 or -errno with the reason in
+ * err.
  */
 int exporter_reload(struct exporter *x, char *err, size_t errlen);
 

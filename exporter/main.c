@@ -41,14 +41,17 @@ static void print_usage(FILE *out)
           "\n"
           "Prometheus exporter measuring networks with ICMP echo.\n"
           "\n"
-          "  --config.file=PATH           JSON configuration file, also --config.file PATH\n"
+          "  --config.file=PATH           configuration file, JSON or blackbox_exporter's YAML\n"
           "                               (default: the embedded configuration)\n"
+          "  --web.config.file=PATH       exporter-toolkit web configuration (YAML): TLS and\n"
+          "                               basic-auth users\n"
           "  --config.check               validate the configuration, print the result, exit "
           "0 or 1\n"
           "  --web.listen-address=ADDR    address to listen on, host:port or :port; repeatable\n"
           "                               (default: the configuration's, else :9723)\n"
-          "  --timeout-offset=DURATION    subtracted from X-Prometheus-Scrape-Timeout-Seconds "
-          "(default 500ms)\n"
+          "  --timeout-offset=DURATION    subtracted from X-Prometheus-Scrape-Timeout-Seconds, "
+          "a\n"
+          "                               duration or seconds (500ms, 0.5; default 500ms)\n"
           "  --user=USER                  after opening its sockets, run as USER (name or uid)\n"
           "                               instead of root; capabilities are dropped in any case\n"
           "  --log.level=LEVEL            debug, info, warn or error (default info)\n"
@@ -67,10 +70,10 @@ static void print_version(void)
            "  build date:       %s\n"
            "  compiler:         %s\n"
            "  platform:         %s\n"
-           "  libraries:        libmicrohttpd %s, cJSON %s\n",
+           "  libraries:        libmicrohttpd %s, cJSON %s, libyaml %s\n",
            ICMPX_VERSION, ICMPX_BUILD_BRANCH, ICMPX_BUILD_REVISION, ICMPX_BUILD_USER,
            ICMPX_BUILD_DATE, ICMPX_BUILD_COMPILER, ICMPX_BUILD_PLATFORM, MHD_get_version(),
-           config_json_library_version());
+           config_json_library_version(), config_yaml_library_version());
 }
 
 /* "--name=value" or "--name value": the value, or NULL when argv[*i] is not that flag. */
@@ -93,6 +96,7 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name, b
 
 struct options {
     const char *config_file;
+    const char *web_config_file;
     bool check;
     const char *listen[MAX_LISTEN];
     size_t n_listen;
@@ -122,6 +126,8 @@ static int parse_flags(int argc, char **argv, struct options *o)
         }
         if ((v = flag_value(argc, argv, &i, "--config.file", &missing)) != NULL) {
             o->config_file = v;
+        } else if ((v = flag_value(argc, argv, &i, "--web.config.file", &missing)) != NULL) {
+            o->web_config_file = v;
         } else if ((v = flag_value(argc, argv, &i, "--web.listen-address", &missing)) != NULL) {
             if (o->n_listen == MAX_LISTEN) {
                 fprintf(stderr, "icmp_exporter: at most %d listen addresses\n", MAX_LISTEN);
@@ -129,8 +135,11 @@ static int parse_flags(int argc, char **argv, struct options *o)
             }
             o->listen[o->n_listen++] = v;
         } else if ((v = flag_value(argc, argv, &i, "--timeout-offset", &missing)) != NULL) {
-            if (config_parse_duration(v, &o->timeout_offset_ns) < 0) {
-                fprintf(stderr, "icmp_exporter: --timeout-offset: bad duration '%s'\n", v);
+            if (config_parse_duration_or_seconds(v, &o->timeout_offset_ns) < 0) {
+                fprintf(stderr,
+                        "icmp_exporter: --timeout-offset: bad duration '%s' (250ms, 1s, or "
+                        "seconds: 0.5)\n",
+                        v);
                 return 2;
             }
         } else if ((v = flag_value(argc, argv, &i, "--user", &missing)) != NULL) {
@@ -151,7 +160,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
             }
         } else if (missing) {
             fprintf(stderr, "icmp_exporter: %s needs %s (see --help)\n", argv[i],
-                    strcmp(argv[i], "--config.file") == 0 ? "a file name" : "a value");
+                    strstr(argv[i], "config.file") != NULL ? "a file name" : "a value");
             return 2;
         } else {
             fprintf(stderr, "icmp_exporter: unknown flag '%s' (see --help)\n", argv[i]);
@@ -162,7 +171,26 @@ static int parse_flags(int argc, char **argv, struct options *o)
         fputs("icmp_exporter: --config.file needs a file name (see --help)\n", stderr);
         return 2;
     }
+    if (o->web_config_file != NULL && o->web_config_file[0] == '\0') {
+        fputs("icmp_exporter: --web.config.file needs a file name (see --help)\n", stderr);
+        return 2;
+    }
     return -1;
+}
+
+/* The configuration's warnings (what a blackbox_exporter file had that is skipped or
+ * ignored), logged at warn level, or with LOG NULL printed on stderr as they are. */
+static void report_warnings(const struct config *cfg, const struct log_config *log)
+{
+    size_t n;
+    const char *const *w = config_warnings(cfg, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        if (log != NULL)
+            log_write(log, LOG_LEVEL_WARN, "configuration warning", "warning", w[i], NULL);
+        else
+            fprintf(stderr, "%s\n", w[i]);
+    }
 }
 
 /* Says which ICMP sockets we got, and how to get them when we got none. */
@@ -264,8 +292,10 @@ static void raise_fd_limit(void)
 static int serve(struct options *o, struct config *cfg)
 {
     struct exporter x;
-    struct exporter_options xo = {
-        .log = o->log, .config_path = o->config_file, .timeout_offset_ns = o->timeout_offset_ns};
+    struct exporter_options xo = {.log = o->log,
+                                  .config_path = o->config_file,
+                                  .web_config_path = o->web_config_file,
+                                  .timeout_offset_ns = o->timeout_offset_ns};
     struct server *server = NULL;
     const struct config_web *web = config_web(cfg);
     const char *const *listen = o->listen;
@@ -368,14 +398,15 @@ int main(int argc, char **argv)
     struct options o = {.timeout_offset_ns = 500000000,
                         .log = {.level = LOG_LEVEL_INFO, .format = LOG_FORMAT_LOGFMT}};
     struct config *cfg = NULL;
+    struct config_files files;
     char err[1024];
     int rc = parse_flags(argc, argv, &o);
 
     if (rc >= 0)
         return rc;
     o.log.out = stderr;
-    rc = o.config_file != NULL ? config_load_file(o.config_file, &cfg, err, sizeof(err))
-                               : config_load_default(&cfg, err, sizeof(err));
+    files = (struct config_files){o.config_file, o.web_config_file};
+    rc = config_load_files(&files, &cfg, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -384,12 +415,19 @@ int main(int argc, char **argv)
      * before the long idle life of the process (glibc keeps them otherwise). */
     malloc_trim(0);
     if (o.check) {
-        size_t n_modules, n_targets;
+        size_t n_modules, n_targets, n_warnings;
         config_modules(cfg, &n_modules);
         config_targets(cfg, &n_targets);
-        printf("config OK: %zu modules, %zu targets\n", n_modules, n_targets);
+        config_warnings(cfg, &n_warnings);
+        report_warnings(cfg, NULL);
+        if (n_warnings > 0)
+            printf("config OK: %zu modules, %zu targets, %zu warnings\n", n_modules, n_targets,
+                   n_warnings);
+        else
+            printf("config OK: %zu modules, %zu targets\n", n_modules, n_targets);
         config_unref(cfg);
         return 0;
     }
+    report_warnings(cfg, &o.log);
     return serve(&o, cfg); /* takes over cfg */
 }

@@ -406,7 +406,7 @@ cap_size=$(inspect "$cap_img" '{{.Size}}')
 base_size=$(inspect "$base_img" '{{.Size}}')
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 added=$((size - base_size))
-# "Small": Debian's base already has GnuTLS (apt needs it), so libmicrohttpd12, libcjson1
+# "Small": Debian's base already has GnuTLS (apt needs it), so libmicrohttpd12, libcjson1, libyaml-0-2
 # and the stripped binary add about 1.3 MiB; 10 MiB would mean that build tools or apt's
 # caches (75 MB of them) leaked into the image.
 check_detail="image $(mib "$size"), base $(mib "$base_size"), added $(mib "$added")"

@@ -24,8 +24,8 @@ check "--version:   compiler:         gcc|clang VERSION" \
     grep -qE '^  compiler:         (gcc|clang) [0-9]+(\.[0-9]+)*$' <<<"$(line 4)"
 check "--version:   platform:         linux/PROCESSOR" \
     grep -qE '^  platform:         linux/[a-z0-9_]+$' <<<"$(line 5)"
-check "--version:   libraries:        libmicrohttpd X, cJSON Y" \
-    grep -qE '^  libraries:        libmicrohttpd [0-9.]+, cJSON [0-9.]+$' <<<"$(line 6)"
+check "--version:   libraries:        libmicrohttpd X, cJSON Y, libyaml Z" \
+    grep -qE '^  libraries:        libmicrohttpd [0-9.]+, cJSON [0-9.]+, libyaml [0-9.]+$' <<<"$(line 6)"
 check_detail=""
 out=$("$bin" --help)
 check "--help exits 0" [ $? = 0 ]

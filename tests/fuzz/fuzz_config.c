@@ -1,8 +1,9 @@
 /*
- * libFuzzer target over the configuration loader: any bytes must give either a config
- * (freed again) or one NUL-terminated error line, never a crash, a leak or undefined
- * behaviour. Loaded configurations are also walked and asked the allow-list question,
- * so every pointer they hand out is touched under ASan.
+ * libFuzzer target over the configuration loader: any bytes, read as JSON and again as
+ * blackbox_exporter's YAML, must give either a config (freed again) or one NUL-terminated
+ * error line, never a crash, a leak or undefined behaviour. Loaded configurations are also
+ * walked (warnings included) and asked the allow-list question, so every pointer they hand
+ * out is touched under ASan.
  */
 #include "config/config.h"
 
@@ -37,27 +38,42 @@ static void walk(const struct config *cfg)
         total += strlen(w->listen_addresses[i]);
     for (size_t i = 0; i < w->n_users; i++)
         total += strlen(w->users[i].name) + strlen(w->users[i].bcrypt_hash);
+    {
+        size_t n;
+        const char *const *warnings = config_warnings(cfg, &n);
+        for (size_t i = 0; i < n; i++)
+            total += strlen(warnings[i]);
+    }
     if (total == SIZE_MAX)
         __builtin_trap(); /* keeps the reads from being optimised away */
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+typedef int load_fn(const char *name, const char *text, size_t len, struct config **cfg, char *err,
+                    size_t errlen);
+
+static void one(load_fn *load, const char *name, const uint8_t *data, size_t size)
 {
     struct config *cfg = NULL;
     char err[512], tiny[8];
 
     memset(err, 'x', sizeof(err));
-    if (config_load_text("fuzz.json", (const char *)data, size, &cfg, err, sizeof(err)) == 0) {
+    if (load(name, (const char *)data, size, &cfg, err, sizeof(err)) == 0) {
         walk(cfg);
         config_unref(config_ref(cfg));
         config_unref(cfg);
-        return 0;
+        return;
     }
     if (cfg != NULL || memchr(err, '\0', sizeof(err)) == NULL)
         __builtin_trap();
     /* The same failure into a tiny buffer: cut, terminated, never overrun. */
-    config_load_text("fuzz.json", (const char *)data, size, &cfg, tiny, sizeof(tiny));
+    load(name, (const char *)data, size, &cfg, tiny, sizeof(tiny));
     if (cfg != NULL || memchr(tiny, '\0', sizeof(tiny)) == NULL)
         __builtin_trap();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    one(config_load_text, "fuzz.json", data, size);
+    one(config_load_yaml, "fuzz.yml", data, size);
     return 0;
 }
