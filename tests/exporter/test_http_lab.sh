@@ -6,15 +6,14 @@
 # late replies, corrupt and foreign replies, an unresolvable name, allowed_targets (403), and
 # the static targets of /metrics against lab hosts. Only loopback and NETLAB_* addresses.
 # Usage (inside a lab): netlab.sh run -- test_http_lab.sh ICMP_EXPORTER
-# Variables come from test_http.sh (sourced) and netlab.sh (NETLAB_*); '...' are literal.
+# Variables come from lib.sh (sourced) and netlab.sh (NETLAB_*); '...' are literal.
 # shellcheck disable=SC2154,SC2153,SC2034,SC2016
 set -uo pipefail
 bin=${1:?usage: netlab.sh run -- test_http_lab.sh ICMP_EXPORTER}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The helpers (start_exporter, req, want_*, mval, check...) and the cleanup trap.
-ICMPX_HTTP_LIB_ONLY=1
-# shellcheck source=test_http.sh
-. "$here/test_http.sh" "$bin"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 if [ -z "${NETLAB_V4_DELAY:-}" ] || [ -z "${NETLAB_RESPONDER_LOG:-}" ]; then
     echo "FAIL - no NETLAB_* variables: run me with tests/netlab/netlab.sh run -- $0 ICMP_EXPORTER" >&2

@@ -10,9 +10,8 @@
 set -uo pipefail
 bin=${1:?usage: test_web.sh ICMP_EXPORTER}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ICMPX_HTTP_LIB_ONLY=1
-# shellcheck source=test_http.sh
-. "$here/test_http.sh" "$bin"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 command -v openssl >/dev/null || {
     echo "FAIL - openssl is missing (apt-get install openssl)" >&2
