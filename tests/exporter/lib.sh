@@ -17,7 +17,7 @@
 # 2 s), and so is every background job of the script (curl, hammer, pollers) with its
 # children.
 # NAME_url, NAME_pid... are set by start_exporter with printf -v.
-# shellcheck shell=bash disable=SC2154
+# shellcheck shell=bash disable=SC2154,SC2034
 : "${bin:?set bin (the exporter, or a wrapper running it) before sourcing lib.sh}"
 # shellcheck source=../testlib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../testlib.sh"
@@ -70,16 +70,16 @@ describe_pids() {
 # together, so a parent cannot start a new one in between unseen for long).
 kill_tree() {
     local sig=$1 p c
-    local -a all=("$2") todo=("$2")
+    local -a tree=("$2") todo=("$2")
     while [ ${#todo[@]} -gt 0 ]; do
         p=${todo[0]}
         todo=("${todo[@]:1}")
         for c in $(cat "/proc/$p/task/"*/children 2>/dev/null); do
-            all+=("$c")
+            tree+=("$c")
             todo+=("$c")
         done
     done
-    kill -s "$sig" "${all[@]}" 2>/dev/null
+    kill -s "$sig" "${tree[@]}" 2>/dev/null
 }
 
 cleanup() {

@@ -21,7 +21,7 @@
 # Usage: test_http.sh ICMP_EXPORTER [SECTION...]   (no SECTION: all, one after another)
 #
 # NAME_url, NAME_pid... are set by start_exporter with printf -v; '$2b$' etc. are literal.
-# shellcheck disable=SC2154,SC2016
+# shellcheck disable=SC2154,SC2016,SC2317 # SC2317: sections are called as "sec_$section"
 set -uo pipefail
 bin=${1:?usage: test_http.sh ICMP_EXPORTER [SECTION...]}
 shift
