@@ -1,6 +1,8 @@
 # Shared helpers of the shell tests (sourced, not run).
 # check NAME CMD...: runs CMD; prints "ok - NAME" or "FAIL - NAME" (plus $check_detail, if
-# set, indented) and counts failures. check_done: exit 1 when any check failed.
+# set, indented) and counts failures. check_done: exit 1 when any check failed; first it
+# runs check_done_hook when a sourced library defines one (tests/exporter/lib.sh does: no
+# stopped exporter left a process behind).
 check_failures=0
 check_detail=""
 
@@ -17,6 +19,7 @@ check() {
 }
 
 check_done() {
+    if declare -F check_done_hook >/dev/null; then check_done_hook; fi
     if [ "$check_failures" -ne 0 ]; then
         echo "$(basename "$0"): $check_failures check(s) failed" >&2
         exit 1

@@ -320,6 +320,32 @@ static int64_t abs64(int64_t v)
     return v < 0 ? -v : v;
 }
 
+/* The one reply the responder logged to dst after the log's first `mark` events (a call of
+ * the sync API, which reports no sequence number), waited for up to 1 s; NULL when there
+ * is none, or more than one. */
+static const struct log_ev *log_only_reply_since(struct log *log, size_t mark,
+                                                 const struct icmp_addr *dst)
+{
+    char d[64];
+    const struct log_ev *found = NULL;
+
+    tu_fmt(dst, d, sizeof(d));
+    for (int attempt = 0; attempt < 20 && found == NULL; attempt++) {
+        if (attempt > 0)
+            tu_sleep_ns(50 * TU_MS);
+        log_read(log);
+        for (size_t i = mark; i < log->n; i++) {
+            const struct log_ev *e = &log->ev[i];
+            if (strcmp(e->ev, "reply") != 0 || strcmp(e->dst, d) != 0)
+                continue;
+            if (found != NULL)
+                return NULL;
+            found = e;
+        }
+    }
+    return found;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Scenarios: each on the engine of one family, in that family's mode.
  */
@@ -394,7 +420,7 @@ static int sc_delay(struct icmp_engine *e, const struct fam *f)
     if (found != 20)
         TEST_FAIL_AT("%s: %u of 20 echoes in the responder's log", what, found);
 
-    int64_t sum_err = 0, max_err = 0, sum_rtt = 0, sum_oneway = 0;
+    int64_t sum_err = 0, max_err = 0, sum_rtt = 0, sum_oneway = 0, max_oneway = INT64_MIN;
     uint32_t n = 0;
     for (uint32_t i = 0; i < 20; i++) {
         const struct icmp_echo_result *r = &t->results[i];
@@ -427,17 +453,21 @@ static int sc_delay(struct icmp_engine *e, const struct fam *f)
         if (r->ttl != (int)ev[i]->ttl)
             TEST_FAIL_AT("%s: echo %u: ttl %d, the responder sent %u", what, i, r->ttl, ev[i]->ttl);
         /* sent_ns is CLOCK_REALTIME and taken before the send: the responder's receive stamp
-         * of the request is a little later. */
-        if (oneway < -200000 || oneway > 2 * TU_MS)
-            TEST_FAIL_AT("%s: echo %u: the responder got it %.3f ms after sent_ns", what, i,
-                         (double)oneway / 1e6);
+         * of the request is later (less the slack of two clock reads). How much later is
+         * not the engine's to promise: a thread preempted between the stamp and sendmsg()
+         * makes it milliseconds on a busy machine while the RTT above, from kernel stamps,
+         * stays right. The mean and the largest are printed below. */
+        if (oneway < -200000)
+            TEST_FAIL_AT("%s: echo %u: the responder got it %.3f ms before sent_ns", what, i,
+                         (double)-oneway / 1e6);
+        max_oneway = oneway > max_oneway ? oneway : max_oneway;
     }
     if (n > 0)
         fprintf(stderr,
                 "%s: %u echoes: rtt - responder hold: mean |error| %.1f us, max %.1f us; mean "
-                "rtt %.3f ms; mean sent_ns -> responder rx %.1f us\n",
+                "rtt %.3f ms; sent_ns -> responder rx: mean %.1f us, max %.1f us\n",
                 what, n, (double)sum_err / n / 1e3, (double)max_err / 1e3,
-                (double)sum_rtt / n / 1e6, (double)sum_oneway / n / 1e3);
+                (double)sum_rtt / n / 1e6, (double)sum_oneway / n / 1e3, (double)max_oneway / 1e3);
     log_free(&log);
     tu_job_free(t);
     return tx_stamped;
@@ -1119,13 +1149,29 @@ static void sc_sync(const struct fam *f)
     }
     CHECK_EQ(icmp_handle_mode(h), LAB_MODE);
 
-    /* The delay host: one record, RTT about the delay, whole milliseconds. */
+    /* The delay host: one record, RTT the responder's hold of the echo (as in sc_delay;
+     * about the configured delay unless the responder itself was late), whole
+     * milliseconds. */
+    struct log log = {NULL, 0};
+    log_read(&log);
+    size_t mark = log.n;
     rc = icmp_send_echo(h, &f->delay, data, sizeof(data), NULL, buf.bytes, size, 2000);
     CHECK_EQ(rc, 1);
     if (rc == 1) {
         CHECK_EQ(r->status, ICMP_STATUS_SUCCESS);
         CHECK(tu_same_addr(&r->address, &f->delay));
-        CHECK_LE(abs64(r->rtt_ns - delay_ms * TU_MS), TU_MS);
+        const struct log_ev *ev = log_only_reply_since(&log, mark, &f->delay);
+        if (ev == NULL)
+            TEST_FAIL_AT("%s: not one reply to the delay host in the responder's log", what);
+        else if (abs64(r->rtt_ns - ev->hold_ns) > 200000)
+            TEST_FAIL_AT("%s: rtt %.3f ms, responder hold %.3f ms: off by %.3f ms (> 0.2)", what,
+                         (double)r->rtt_ns / 1e6, (double)ev->hold_ns / 1e6,
+                         (double)(r->rtt_ns - ev->hold_ns) / 1e6);
+        else if (abs64(ev->hold_ns - delay_ms * TU_MS) > TU_MS / 2)
+            fprintf(stderr, "%s: the responder held it %.3f ms (late itself)\n", what,
+                    (double)ev->hold_ns / 1e6);
+        else
+            CHECK_LE(abs64(r->rtt_ns - delay_ms * TU_MS), TU_MS);
         CHECK_EQ(r->rtt_ms, r->rtt_ns / 1000000);
         CHECK_EQ(r->data_size, sizeof(data));
         if (r->data_size == sizeof(data))
@@ -1183,6 +1229,7 @@ static void sc_sync(const struct fam *f)
         TEST_FAIL_AT("%s blackhole: returned after %.1f ms, want about 200", what,
                      (double)took / 1e6);
     icmp_close(h);
+    log_free(&log);
 }
 
 /* The first call on a fresh handle, to a host that never answers: it must return at its

@@ -1,453 +1,75 @@
 #!/usr/bin/env bash
 # The real icmp_exporter binary over real HTTP on loopback (127.0.0.1 and ::1 only; no other
-# address is ever probed or resolved): every endpoint and error code, content negotiation
-# (text, OpenMetrics, gzip) checked by promtool and prometheus_client, hostile label values,
-# counters across scrapes, the header-derived timeout, reload (SIGHUP and POST) success and
-# failure, logs, basic auth and /config redaction, 50 concurrent probes, clean exit on
-# SIGTERM/SIGINT. Every exporter is started here on a free high port and stopped by its PID.
-# Usage: test_http.sh ICMP_EXPORTER
+# address is ever probed or resolved), one behaviour a section, each its own ctest test
+# (exporter_http_SECTION) with an exporter of its own:
+#   cli          the command line: --help, --config.check, bad flag values (no server)
+#   serve        two listeners, logfmt logs and the socket mode, the landing page, /config
+#   probe        /probe over IPv4 and IPv6, the default module, debug output, the
+#                header-derived timeout
+#   negotiation  /probe content negotiation: text, OpenMetrics, gzip (promtool and
+#                prometheus_client check them)
+#   errors       every error code of /probe and the routes, good overrides
+#   metrics      /metrics: own metrics, static targets, hostile label values in both
+#                formats, gzip, counters across scrapes
+#   concurrency  50 concurrent probes with 20 /metrics; max_concurrent_probes 1 (503, the
+#                in-flight gauge), --timeout-offset, --log.level, SIGTERM with a probe in flight
+#   reload       SIGHUP and POST /-/reload, success and failure, counters across a reload
+#   default      no configuration file (the embedded default), JSON logs, SIGINT
+# Every section that starts the main exporter A ends with its checks of A: alive, no
+# sanitizer report, exit 0 on SIGTERM. Every exporter is started on a free high port and
+# stopped by its process group (tests/exporter/lib.sh).
+# Usage: test_http.sh ICMP_EXPORTER [SECTION...]   (no SECTION: all, one after another)
 #
-# test_http_lab.sh sources this file with ICMPX_HTTP_LIB_ONLY=1 to get the helpers only.
 # NAME_url, NAME_pid... are set by start_exporter with printf -v; '$2b$' etc. are literal.
-# shellcheck disable=SC2154,SC2016
+# shellcheck disable=SC2154,SC2016,SC2317 # SC2317: sections are called as "sec_$section"
 set -uo pipefail
-bin=${1:?usage: test_http.sh ICMP_EXPORTER}
+bin=${1:?usage: test_http.sh ICMP_EXPORTER [SECTION...]}
+shift
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../testlib.sh
-. "$here/../testlib.sh"
-# Debian's interpreter, where python3-prometheus-client installs, whatever PATH prefers.
-py=/usr/bin/python3
+sections=(cli serve probe negotiation errors metrics concurrency reload default)
 
-tmp=$(mktemp -d) || exit 1
-declare -A live=() # PID -> instance name, for exporters started and not yet reaped
-
-cleanup() {
-    local pid
-    for pid in "${!live[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for _ in $(seq 40); do
-        local any=""
-        for pid in "${!live[@]}"; do exited "$pid" || any=1; done
-        [ -z "$any" ] && break
-        sleep 0.05
+# All sections, or several: each in a run of its own. Exit 1 when one failed, 77 when all
+# were skipped.
+if [ $# -ne 1 ]; then
+    [ $# -gt 0 ] || set -- "${sections[@]}"
+    failed="" ran=""
+    for s in "$@"; do
+        echo "# section $s"
+        "$0" "$bin" "$s"
+        case $? in
+        0) ran=1 ;;
+        77) ;;
+        *) failed+=" $s" ;;
+        esac
     done
-    for pid in "${!live[@]}"; do
-        exited "$pid" || kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-missing=""
-command -v promtool >/dev/null || missing+=" promtool (apt-get install prometheus)"
-"$py" -c 'import prometheus_client' 2>/dev/null ||
-    missing+=" prometheus_client for $py (apt-get install python3-prometheus-client)"
-command -v curl >/dev/null || missing+=" curl"
-if [ -n "$missing" ]; then
-    echo "FAIL - missing:$missing" >&2
-    exit 1
+    [ -z "$failed" ] || {
+        echo "test_http.sh: failed:$failed" >&2
+        exit 1
+    }
+    [ -n "$ran" ] || exit 77
+    exit 0
 fi
-
-# ---------------------------------------------------------------------------------------
-# Helpers
-
-# exited PID: true when PID is gone or a zombie (our child that has exited, not yet reaped).
-exited() {
-    local st
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -z "$st" ] || [ "$st" = Z ]
-}
-
-pick_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
-
-# start_exporter NAME "HOST..." ARGS...: starts the exporter with one --web.listen-address
-# per HOST (127.0.0.1, [::1]) on one free port, waits until it answers HTTP on the first.
-# Sets ${NAME}_pid, ${NAME}_port, ${NAME}_url (first host), ${NAME}_t0 (epoch start); its
-# stderr goes to $tmp/NAME.log. Returns 1 (and prints why) when it does not serve.
-# start_exporter NAME "HOSTS" ARGS...: also honours start_scheme (http or https) and the
-# array start_curl_opts (e.g. --cacert) for the readiness check.
-start_curl_opts=()
-start_exporter() {
-    local name=$1 hosts=$2 port pid c h
-    shift 2
-    local -a listen
-    for _ in 1 2 3 4 5; do
-        port=$(pick_port) || return 1
-        listen=()
-        for h in $hosts; do listen+=("--web.listen-address=$h:$port"); done
-        local t0
-        t0=$(date +%s.%N)
-        "$bin" "${listen[@]}" "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
-        pid=$!
-        live[$pid]=$name
-        for _ in $(seq 150); do
-            c=$(curl -sS -g --max-time 1 -o /dev/null -w '%{http_code}' \
-                "${start_curl_opts[@]}" "${start_scheme:-http}://${hosts%% *}:$port/-/healthy" \
-                2>/dev/null)
-            if [ -n "$c" ] && [ "$c" != 000 ]; then
-                printf -v "${name}_pid" %s "$pid"
-                printf -v "${name}_port" %s "$port"
-                printf -v "${name}_url" %s "${start_scheme:-http}://${hosts%% *}:$port"
-                printf -v "${name}_t0" %s "$t0"
-                return 0
-            fi
-            exited "$pid" && break
-            sleep 0.1
-        done
-        if exited "$pid"; then
-            wait "$pid"
-            c=$?
-            unset "live[$pid]"
-            grep -qiE 'in use|EADDRINUSE' "$tmp/$name.log" && continue
-            echo "exporter $name ($bin ${listen[*]} $*) exited with status $c before serving;" \
-                "stderr:" >&2
-            sed 's/^/       | /' "$tmp/$name.log" | head -40 >&2
-            return 1
-        fi
-        echo "exporter $name ($bin ${listen[*]} $*) did not answer HTTP within 15 s" >&2
-        sed 's/^/       | /' "$tmp/$name.log" | head -40 >&2
-        return 1
-    done
-    return 1
-}
-
-# stop_exporter NAME SIGNAL LIMIT_S: sends SIGNAL to NAME's PID and waits LIMIT_S seconds for
-# it to exit (then SIGKILL). Sets stop_rc (exit status, 128+n when killed by signal n, "none"
-# when it had to be SIGKILLed) and stop_secs (time to exit).
-stop_exporter() {
-    local name=$1 sig=$2 limit=$3 pidvar="${1}_pid"
-    local pid=${!pidvar} t0 t1
-    t0=$(date +%s%N)
-    kill -s "$sig" "$pid" 2>/dev/null
-    local steps
-    steps=$(awk -v l="$limit" 'BEGIN { printf "%d", l * 50 }')
-    for _ in $(seq "$steps"); do
-        exited "$pid" && break
-        sleep 0.02
-    done
-    t1=$(date +%s%N)
-    stop_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-    if exited "$pid"; then
-        wait "$pid"
-        stop_rc=$?
-    else
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        stop_rc=none
-    fi
-    unset "live[$pid]"
-}
-
-alive() {
-    local pidvar="${1}_pid"
-    check_detail="exporter $1 (PID ${!pidvar}) is gone; stderr tail:
-$(tail -20 "$tmp/$1.log")"
-    ! exited "${!pidvar}"
-}
-
-# req ID CURL_ARGS... URL: one HTTP request (curl -sS, bounded). Body in $tmp/ID.body, headers
-# in $tmp/ID.hdr, status in $tmp/ID.code (000: no answer), the request in $tmp/ID.req.
-# A gzip body is also decoded into $tmp/ID.plain (else ID.plain is the body).
-req() {
-    local id=$1
-    shift
-    printf 'curl %s\n' "$*" >"$tmp/$id.req"
-    curl -sS -g --max-time "${req_max_time:-15}" -o "$tmp/$id.body" -D "$tmp/$id.hdr" \
-        -w '%{http_code}' "$@" >"$tmp/$id.code" 2>"$tmp/$id.err"
-    [ -s "$tmp/$id.code" ] || echo 000 >"$tmp/$id.code"
-    touch "$tmp/$id.body" "$tmp/$id.hdr"
-    if [ "$(hdr "$id" Content-Encoding)" = gzip ]; then
-        gzip -dc <"$tmp/$id.body" >"$tmp/$id.plain" 2>/dev/null || : >"$tmp/$id.plain"
-    else
-        cp "$tmp/$id.body" "$tmp/$id.plain"
-    fi
-}
-
-code_of() { cat "$tmp/$1.code"; }
-body() { cat "$tmp/$1.plain"; }
-# hdr ID NAME: the value of a response header (last response, case-insensitive name).
-hdr() {
-    tr -d '\r' <"$tmp/$1.hdr" | awk -v n="$2" 'BEGIN { n = tolower(n) }
-        /^HTTP\// { v = "" } index(tolower($0), n ":") == 1 { v = substr($0, length(n) + 2)
-        sub(/^[ \t]+/, "", v) } END { print v }'
-}
-
-reqdesc() {
-    local extra=""
-    [ -f "$tmp/$1.code" ] && extra=" -> HTTP $(cat "$tmp/$1.code")"
-    printf '%s%s' "$(cat "$tmp/$1.req" 2>/dev/null)" "$extra"
-    [ -s "$tmp/$1.err" ] && printf ' (curl: %s)' "$(head -c 200 "$tmp/$1.err")"
-    printf '\n'
-}
-body_excerpt() { head -c "${2:-600}" "$tmp/$1.plain"; }
-
-# want_code ID CODE...: the status is one of CODE.
-want_code() {
-    local id=$1 got
-    shift
-    got=$(code_of "$id")
-    local c
-    for c in "$@"; do [ "$got" = "$c" ] && return 0; done
-    check_detail="request: $(reqdesc "$id")
-expected HTTP $*, got $got; body:
-$(body_excerpt "$id" 400)"
-    return 1
-}
-
-# want_header ID NAME ERE: header NAME matches ERE.
-want_header() {
-    local v
-    v=$(hdr "$1" "$2")
-    grep -qE -- "$3" <<<"$v" && return 0
-    check_detail="request: $(reqdesc "$1")
-expected header $2 matching /$3/, got '${v}'; all headers:
-$(tr -d '\r' <"$tmp/$1.hdr")"
-    return 1
-}
-
-# want_body ID ERE: some line of the (decoded) body matches ERE.
-want_body() {
-    grep -qE -- "$2" "$tmp/$1.plain" && return 0
-    check_detail="request: $(reqdesc "$1")
-expected a body line matching /$2/; body:
-$(body_excerpt "$1")"
-    return 1
-}
-want_no_body() {
-    grep -qE -- "$2" "$tmp/$1.plain" || return 0
-    check_detail="request: $(reqdesc "$1")
-expected no body line matching /$2/, found:
-$(grep -E -- "$2" "$tmp/$1.plain" | head -5)"
-    return 1
-}
-
-# mval FILE NAME [LABEL=VALUE...]: prints the value of every sample NAME whose labels include
-# all those given (a real label parser: escapes and commas inside values are handled);
-# returns 0 when exactly one matched.
-mval() {
-    local f=$1 name=$2
-    shift 2
-    MV_NAME=$name MV_ARGS=$(printf '%s\n' "$@") awk '
-    BEGIN {
-        name = ENVIRON["MV_NAME"]; n = split(ENVIRON["MV_ARGS"], a, "\n")
-        for (i = 1; i <= n; i++) if (a[i] != "") {
-            e = index(a[i], "="); want[substr(a[i], 1, e - 1)] = substr(a[i], e + 1)
-        }
-    }
-    /^#/ || /^[ \t]*$/ { next }
-    {
-        line = $0
-        if (!match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*/)) next
-        if (substr(line, 1, RLENGTH) != name) next
-        rest = substr(line, RLENGTH + 1)
-        delete got
-        if (substr(rest, 1, 1) == "{") {
-            pos = 2
-            while (pos <= length(rest)) {
-                c = substr(rest, pos, 1)
-                if (c == "}") { pos++; break }
-                if (c == "," || c == " ") { pos++; continue }
-                e = index(substr(rest, pos), "=")
-                if (e == 0) next
-                key = substr(rest, pos, e - 1); pos += e + 1
-                val = ""
-                while (pos <= length(rest)) {
-                    c = substr(rest, pos, 1)
-                    if (c == "\\") { d = substr(rest, pos + 1, 1); val = val (d == "n" ? "\n" : d); pos += 2 }
-                    else if (c == "\"") { pos++; break }
-                    else { val = val c; pos++ }
-                }
-                got[key] = val
-            }
-            rest = substr(rest, pos)
-        }
-        for (k in want) if (!(k in got) || got[k] != want[k]) next
-        sub(/^[ \t]+/, "", rest); split(rest, fld, /[ \t]+/); print fld[1]; found++
-    }
-    END { exit found == 1 ? 0 : 1 }' "$f"
-}
-
-# want_metric ID OP ARG NAME [LABEL=VALUE...]: the one sample NAME{labels} of ID's body
-# satisfies OP: eq ARG, ne, ge, gt, le, lt, between LO:HI, near WANT:TOL, present, absent.
-want_metric() {
-    local id=$1 op=$2 arg=$3 name=$4
-    shift 4
-    local series
-    series="$name{$(
-        IFS=,
-        echo "$*"
-    )}"
-    local got n
-    got=$(mval "$tmp/$id.plain" "$name" "$@")
-    n=$(printf '%s' "$got" | grep -c .)
-    if [ "$op" = absent ]; then
-        [ "$n" = 0 ] && return 0
-        check_detail="request: $(reqdesc "$id")
-expected no sample $series, got: $got"
-        return 1
-    fi
-    if [ "$n" != 1 ]; then
-        check_detail="request: $(reqdesc "$id")
-expected one sample $series ($op $arg), found $n: ${got//$'\n'/ }; lines named $name:
-$(grep -E "^${name}[{ ]" "$tmp/$id.plain" | head -8)"
-        [ "$(code_of "$id")" = 200 ] || check_detail+="
-body: $(body_excerpt "$id" 300)"
-        return 1
-    fi
-    [ "$op" = present ] && return 0
-    if awk -v v="$got" -v op="$op" -v a="$arg" 'BEGIN {
-        if (v !~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/) exit 1
-        v += 0; split(a, p, ":"); lo = p[1] + 0; hi = p[2] + 0
-        if (op == "eq") exit !(v == a + 0)
-        if (op == "ne") exit !(v != a + 0)
-        if (op == "ge") exit !(v >= a + 0)
-        if (op == "gt") exit !(v > a + 0)
-        if (op == "le") exit !(v <= a + 0)
-        if (op == "lt") exit !(v < a + 0)
-        if (op == "between") exit !(v >= lo && v <= hi)
-        if (op == "near") exit !(v >= lo - hi && v <= lo + hi)
-        exit 1 }'; then
-        return 0
-    fi
-    check_detail="request: $(reqdesc "$id")
-expected $series $op $arg, got $got"
-    return 1
-}
-
-# num_ok DESCRIPTION AWK_EXPR (with a, b, c set from $A $B $C): a numeric comparison.
-num_ok() {
-    local desc=$1 expr=$2
-    awk -v a="${A:-0}" -v b="${B:-0}" -v c="${C:-0}" "BEGIN { exit !($expr) }" && return 0
-    check_detail="$desc: a=${A:-} b=${B:-} c=${C:-}; expected $expr"
-    return 1
-}
-
-# promtool_clean ID: promtool check metrics (parse + lint) prints nothing and exits 0.
-promtool_clean() {
-    local out rc
-    out=$(promtool check metrics <"$tmp/$1.plain" 2>&1)
-    rc=$?
-    [ "$rc" = 0 ] && [ -z "$out" ] && return 0
-    check_detail="request: $(reqdesc "$1")
-promtool check metrics exited $rc:
-$(head -20 <<<"$out")"
-    return 1
-}
-
-# fnv32a HEXBYTES: FNV-32a of the bytes (blackbox_exporter's probe_ip_addr_hash: 4 bytes for
-# IPv4, 16 for IPv6).
-fnv32a() {
-    local h=2166136261 i hex=$1
-    for ((i = 0; i < ${#hex}; i += 2)); do
-        h=$(((h ^ 16#${hex:i:2}) * 16777619 & 0xffffffff))
-    done
-    echo "$h"
-}
-
-# pyrun ARGS...: runs $tmp/h.py (helpers below); on failure its output is the check detail.
-pyrun() {
-    local out
-    out=$("$py" "$tmp/h.py" "$@" 2>&1) && return 0
-    check_detail="python check $1 on ${2:-}: $out"
-    return 1
-}
-cat >"$tmp/h.py" <<'EOF'
-import json, math, sys
-
-def parse(path, fmt):
-    text = open(path, encoding="utf-8").read()
-    if fmt == "om":
-        from prometheus_client.openmetrics.parser import text_string_to_metric_families as p
-    else:
-        from prometheus_client.parser import text_string_to_metric_families as p
-    return {f.name: f for f in p(text)}
-
-cmd, path = sys.argv[1], sys.argv[2]
-if cmd in ("text", "om"):
-    # parses (strictly, for OpenMetrics) and checks the families named after it exist with
-    # their type: NAME:TYPE...
-    fams = parse(path, cmd)
-    for want in sys.argv[3:]:
-        name, typ = want.split(":")
-        f = fams.get(name)
-        assert f is not None, f"no family {name}; families: {sorted(fams)}"
-        assert f.type == typ, f"family {name} has type {f.type}, expected {typ}"
-elif cmd == "labels":
-    # labels FILE FORMAT METRIC JSON_SUBSET JSON_EXPECTED: the one sample of METRIC whose
-    # labels include SUBSET has exactly the labels EXPECTED (a scraper's view of the values).
-    fmt, metric, subset, expected = sys.argv[3], sys.argv[4], json.loads(sys.argv[5]), json.loads(sys.argv[6])
-    fams = parse(path, fmt)
-    samples = [s for f in fams.values() for s in f.samples
-               if s.name == metric and all(s.labels.get(k) == v for k, v in subset.items())]
-    assert len(samples) == 1, f"{len(samples)} samples of {metric} with {subset}: {samples}"
-    assert samples[0].labels == expected, f"labels {samples[0].labels!r} != expected {expected!r}"
-elif cmd == "json":
-    # json FILE EXPR: the file is one JSON document and EXPR (over j) is true.
-    j = json.load(open(path, encoding="utf-8"))
-    assert eval(sys.argv[3]), f"false: {sys.argv[3]}; document: {json.dumps(j)[:600]}"
-elif cmd == "jsonlog":
-    # jsonlog FILE: every non-empty line is one JSON object with level and msg.
-    n = 0
-    for i, line in enumerate(open(path, encoding="utf-8"), 1):
-        if not line.strip():
-            continue
-        o = json.loads(line)
-        assert isinstance(o, dict) and "level" in o and "msg" in o, f"line {i}: {line!r}"
-        n += 1
-    assert n > 0, "no log line"
-elif cmd == "jsonsocket":
-    # jsonsocket FILE FAMILY: prints the mode of the socket line of FAMILY.
-    for line in open(path, encoding="utf-8"):
-        try:
-            o = json.loads(line)
-        except ValueError:
-            continue
-        if "socket" in str(o.get("msg", "")) and o.get("family") == sys.argv[3]:
-            print(o.get("mode"))
-            sys.exit(0)
-    sys.exit(f"no JSON log line with 'socket' in msg and family={sys.argv[3]}")
-EOF
-
-# The expected socket mode as root: ping sockets when net.ipv4.ping_group_range covers our
-# group, raw otherwise (and we are root, so raw works).
-expected_mode() {
-    local lo hi g
-    read -r lo hi </proc/sys/net/ipv4/ping_group_range
-    g=$(id -g)
-    if [ "$g" -ge "$lo" ] && [ "$g" -le "$hi" ]; then echo dgram; else echo raw; fi
-}
-
-[ "${ICMPX_HTTP_LIB_ONLY:-}" = 1 ] && return 0
+section=$1
+case " ${sections[*]} " in
+*" $section "*) ;;
+*)
+    echo "test_http.sh: unknown section '$section'; one of: ${sections[*]}" >&2
+    exit 2
+    ;;
+esac
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 # ---------------------------------------------------------------------------------------
 # Preconditions: probing loopback needs a raw socket (root) or a ping socket.
 read -r glo ghi </proc/sys/net/ipv4/ping_group_range
-if [ "$(id -u)" != 0 ] && ! { [ "$(id -g)" -ge "$glo" ] && [ "$(id -g)" -le "$ghi" ]; }; then
+if [ "$section" != cli ] && [ "$(id -u)" != 0 ] &&
+    ! { [ "$(id -g)" -ge "$glo" ] && [ "$(id -g)" -le "$ghi" ]; }; then
     echo "SKIP - not root and ping sockets not allowed for gid $(id -g): cannot ping loopback"
     exit 77
 fi
 want_mode=$(expected_mode)
 version=$("$bin" --version | sed -n 's/^icmp_exporter, version \([^ ]*\) .*/\1/p')
-
-# ---------------------------------------------------------------------------------------
-# Command line
-
-out=$("$bin" --help 2>&1)
-for flag in --config.file --config.check --web.listen-address --log.level --log.format \
-    --timeout-offset --version --help; do
-    check_detail="--help output:
-$out"
-    check "--help documents $flag" grep -q -- "$flag" <<<"$out"
-done
-check_detail=""
 
 # The hostile label value: quote, backslash, newline, tab, braces/commas/equals, unicode.
 hostile_json='a \"quoted\" \\back\\slash\\\\ new\nline\ttab {x=\"1\",y} h\u00e9llo \u20ac \ud83d\ude00 \u65e5\u672c'
@@ -481,528 +103,597 @@ EOF
 }
 cfga=$tmp/cfg_a.json
 write_cfg_a "$cfga" "" lo6
+# Prometheus' Accept header.
+om_accept='application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
+# The static targets of cfg_a, with their labels.
+t4l=(target=127.0.0.1 module=icmp ip=127.0.0.1 ip_version=4)
+t6l=(target=::1 module=icmp ip=::1 ip_version=6 site=lo6)
 
-out=$("$bin" --config.check --config.file="$cfga" 2>&1)
-rc=$?
-check_detail="$bin --config.check --config.file=$cfga -> exit $rc: $out"
-check "--config.check good file: exit 0" [ "$rc" = 0 ]
-check "--config.check good file: 'config OK: 3 modules, 2 targets'" \
-    [ "$out" = "config OK: 3 modules, 2 targets" ]
-printf '{ "modules": { "icmp": { "icmp": { "ttl": 0 } } } }\n' >"$tmp/bad.json"
-out=$("$bin" --config.check --config.file="$tmp/bad.json" 2>&1)
-rc=$?
-check_detail="$bin --config.check --config.file=$tmp/bad.json -> exit $rc: $out"
-check "--config.check bad file: exit 1" [ "$rc" = 1 ]
-check "--config.check bad file: FILE:LINE:COL: error" grep -q "^$tmp/bad.json:1:[0-9]*: " <<<"$out"
+# start_a: A, the main exporter: cfg_a, two listeners (127.0.0.1 and [::1]), logfmt logs at
+# info. Sets a and a6 (its URLs); a section ends with stop_a.
+start_a() {
+    if ! start_exporter A "127.0.0.1 [::1]" --config.file="$cfga"; then
+        check "exporter A serves on 127.0.0.1 and [::1]" false
+        check_done
+    fi
+    a=$A_url
+    a6="http://[::1]:$A_port"
+}
 
-# Bad flag values are refused at start (never a server with a half-understood flag).
-for bad in --log.level=verbose --log.format=xml --timeout-offset=banana; do
-    port=$(pick_port)
-    timeout 3 "$bin" "$bad" --web.listen-address=127.0.0.1:"$port" >/dev/null 2>"$tmp/badflag.err"
-    rc=$?
-    check_detail="$bin $bad --web.listen-address=127.0.0.1:$port -> exit $rc (124: still running after 3 s); stderr: $(head -c 300 "$tmp/badflag.err")"
-    check "$bad refused: exits non-zero at once" [ "$rc" != 0 ] && [ "$rc" != 124 ]
-done
-check_detail=""
+# stop_a: A last: still alive, no sanitizer report, clean exit on SIGTERM.
+stop_a() {
+    check "A is alive at the end" alive A
+    check_detail="A's stderr:
+$(grep -vE 'level=(debug|info)' "$tmp/A.log" | head -20)"
+    check "A logged no sanitizer report" bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/A.log'"
+    stop_exporter A TERM 2
+    check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail:
+$(tail -15 "$tmp/A.log")"
+    check "A: SIGTERM -> exit 0 within 2 s" [ "$stop_rc" = 0 ]
+    check_detail=""
+}
 
 # ---------------------------------------------------------------------------------------
-# A: the main exporter, two listeners (127.0.0.1 and [::1]), logfmt logs at info.
-if ! start_exporter A "127.0.0.1 [::1]" --config.file="$cfga"; then
-    check "exporter A serves on 127.0.0.1 and [::1]" false
-    check_done
-fi
-a=$A_url
-a6="http://[::1]:$A_port"
+sec_cli() {
+    out=$("$bin" --help 2>&1)
+    for flag in --config.file --config.check --web.listen-address --log.level --log.format \
+        --timeout-offset --version --help; do
+        check_detail="--help output:
+$out"
+        check "--help documents $flag" grep -q -- "$flag" <<<"$out"
+    done
+    check_detail=""
 
-# Logs: logfmt lines, and the socket mode per family.
-check_detail="stderr of A:
+    out=$("$bin" --config.check --config.file="$cfga" 2>&1)
+    rc=$?
+    check_detail="$bin --config.check --config.file=$cfga -> exit $rc: $out"
+    check "--config.check good file: exit 0" [ "$rc" = 0 ]
+    check "--config.check good file: 'config OK: 3 modules, 2 targets'" \
+        [ "$out" = "config OK: 3 modules, 2 targets" ]
+    printf '{ "modules": { "icmp": { "icmp": { "ttl": 0 } } } }\n' >"$tmp/bad.json"
+    out=$("$bin" --config.check --config.file="$tmp/bad.json" 2>&1)
+    rc=$?
+    check_detail="$bin --config.check --config.file=$tmp/bad.json -> exit $rc: $out"
+    check "--config.check bad file: exit 1" [ "$rc" = 1 ]
+    check "--config.check bad file: FILE:LINE:COL: error" grep -q "^$tmp/bad.json:1:[0-9]*: " <<<"$out"
+
+    # Bad flag values are refused at start (never a server with a half-understood flag).
+    for bad in --log.level=verbose --log.format=xml --timeout-offset=banana; do
+        port=$(pick_port)
+        timeout 3 "$bin" "$bad" --web.listen-address=127.0.0.1:"$port" >/dev/null 2>"$tmp/badflag.err"
+        rc=$?
+        check_detail="$bin $bad --web.listen-address=127.0.0.1:$port -> exit $rc (124: still running after 3 s); stderr: $(head -c 300 "$tmp/badflag.err")"
+        check "$bad refused: exits non-zero at once" [ "$rc" != 0 ] && [ "$rc" != 124 ]
+    done
+    check_detail=""
+}
+
+# ---------------------------------------------------------------------------------------
+sec_serve() {
+    start_a
+
+    # Logs: logfmt lines, and the socket mode per family.
+    check_detail="stderr of A:
 $(head -20 "$tmp/A.log")"
-check "A logs logfmt lines: ts=... level=... msg=..." awk '
-    NF == 0 { next }
-    !/^ts=[^ ]+ level=(debug|info|warn|error)( |$)/ || !/ msg=/ { bad = 1 }
-    { n++ } END { exit bad || n == 0 }' "$tmp/A.log"
-for fam in ipv4 ipv6; do
-    mode=$(grep -E 'msg=("[^"]*socket|[^ "]*socket)' "$tmp/A.log" | grep -E "(^| )family=$fam( |$)" |
-        sed -nE 's/(^|.* )mode=([a-z]*).*/\2/p' | head -1)
-    check "A logs the $fam socket mode: $want_mode (got '${mode}')" [ "$mode" = "$want_mode" ]
-done
-check_detail=""
+    check "A logs logfmt lines: ts=... level=... msg=..." awk '
+        NF == 0 { next }
+        !/^ts=[^ ]+ level=(debug|info|warn|error)( |$)/ || !/ msg=/ { bad = 1 }
+        { n++ } END { exit bad || n == 0 }' "$tmp/A.log"
+    for fam in ipv4 ipv6; do
+        mode=$(grep -E 'msg=("[^"]*socket|[^ "]*socket)' "$tmp/A.log" | grep -E "(^| )family=$fam( |$)" |
+            sed -nE 's/(^|.* )mode=([a-z]*).*/\2/p' | head -1)
+        check "A logs the $fam socket mode: $want_mode (got '${mode}')" [ "$mode" = "$want_mode" ]
+    done
+    check_detail=""
 
-# The repeatable --web.listen-address replaces the default :9723.
-for u in "$a" "$a6"; do
-    req h "$u/-/healthy"
-    check "GET $u/-/healthy: 200" want_code h 200
-    req r "$u/-/ready"
-    check "GET $u/-/ready: 200" want_code r 200
-done
-check_detail="listening sockets of A: $(ss -Hltnp | grep "pid=$A_pid," | tr '\n' ' ')"
-check "A does not also listen on the default :9723 (flags given)" \
-    bash -c "! ss -Hltnp | grep 'pid=$A_pid,' | grep -q ':9723 '"
-check_detail=""
+    # The repeatable --web.listen-address replaces the default :9723.
+    for u in "$a" "$a6"; do
+        req h "$u/-/healthy"
+        check "GET $u/-/healthy: 200" want_code h 200
+        req r "$u/-/ready"
+        check "GET $u/-/ready: 200" want_code r 200
+    done
+    check_detail="listening sockets of A: $(ss -Hltnp | grep "pid=$A_pid," | tr '\n' ' ')"
+    check "A does not also listen on the default :9723 (flags given)" \
+        bash -c "! ss -Hltnp | grep 'pid=$A_pid,' | grep -q ':9723 '"
+    check_detail=""
 
-# Landing page.
-req land "$a/"
-check "GET /: 200" want_code land 200
-check "GET /: text/html" want_header land Content-Type '^text/html'
-check "GET /: links to /metrics" want_body land 'href="/metrics"'
-check "GET /: links to /probe" want_body land 'href="/probe'
-check "GET /: shows version $version" want_body land "${version//./\\.}"
-check "GET /: shows the socket mode ($want_mode)" want_body land "$want_mode"
+    # Landing page.
+    req land "$a/"
+    check "GET /: 200" want_code land 200
+    check "GET /: text/html" want_header land Content-Type '^text/html'
+    check "GET /: links to /metrics" want_body land 'href="/metrics"'
+    check "GET /: links to /probe" want_body land 'href="/probe'
+    check "GET /: shows version $version" want_body land "${version//./\\.}"
+    check "GET /: shows the socket mode ($want_mode)" want_body land "$want_mode"
 
-# /probe, IPv4, three echoes.
-probe_names="probe_success probe_duration_seconds probe_timeout_seconds
+    # /config: the effective configuration as JSON.
+    req cfg "$a/config"
+    check "GET /config: 200" want_code cfg 200
+    check "  Content-Type JSON" want_header cfg Content-Type '^application/json'
+    check "  JSON with modules icmp, icmp_1s, icmp6 and 2 targets" pyrun json "$tmp/cfg.plain" \
+        'set(j["modules"]) == {"icmp", "icmp_1s", "icmp6"} and len(j["targets"]) == 2'
+    stop_a
+}
+
+# ---------------------------------------------------------------------------------------
+sec_probe() {
+    start_a
+
+    # /probe, IPv4, three echoes.
+    probe_names="probe_success probe_duration_seconds probe_timeout_seconds
 probe_dns_lookup_time_seconds probe_ip_protocol probe_ip_addr_hash probe_icmp_duration_seconds
 probe_icmp_reply_hop_limit probe_icmp_echoes_sent probe_icmp_echoes_received
 probe_icmp_loss_ratio probe_icmp_rtt_min_seconds probe_icmp_rtt_avg_seconds
 probe_icmp_rtt_max_seconds probe_icmp_rtt_stddev_seconds probe_icmp_rtt_seconds_bucket
 probe_icmp_rtt_seconds_sum probe_icmp_rtt_seconds_count probe_icmp_replies probe_icmp_duplicates"
-u="$a/probe?target=127.0.0.1&module=icmp&count=3&interval=100ms"
-req p4 "$u"
-check "GET /probe 127.0.0.1 count=3: 200" want_code p4 200
-check "  Content-Type text/plain; version=0.0.4" want_header p4 Content-Type \
-    '^text/plain; *version=0\.0\.4'
-check "  no Content-Encoding without Accept-Encoding" want_header p4 Content-Encoding '^$'
-for n in $probe_names; do
-    check "  has $n" want_body p4 "^${n}[{ ]"
-done
-check "  probe_success 1" want_metric p4 eq 1 probe_success
-check "  probe_ip_protocol 4" want_metric p4 eq 4 probe_ip_protocol
-h=$(fnv32a 7f000001)
-check "  probe_ip_addr_hash = FNV-32a(127.0.0.1) = $h" want_metric p4 eq "$h" probe_ip_addr_hash
-check "  probe_timeout_seconds 5 (module timeout, no header)" want_metric p4 eq 5 probe_timeout_seconds
-check "  probe_duration_seconds in 0.2..3 (3 echoes 100 ms apart)" \
-    want_metric p4 between 0.2:3 probe_duration_seconds
-check "  probe_dns_lookup_time_seconds in 0..1" want_metric p4 between 0:1 probe_dns_lookup_time_seconds
-for ph in resolve setup rtt; do
-    check "  probe_icmp_duration_seconds{phase=$ph} >= 0" \
-        want_metric p4 ge 0 probe_icmp_duration_seconds phase=$ph
-done
-check "  probe_icmp_echoes_sent 3" want_metric p4 eq 3 probe_icmp_echoes_sent
-check "  probe_icmp_echoes_received 3" want_metric p4 eq 3 probe_icmp_echoes_received
-check "  probe_icmp_loss_ratio 0" want_metric p4 eq 0 probe_icmp_loss_ratio
-check "  probe_icmp_replies{status=success} 3" want_metric p4 eq 3 probe_icmp_replies status=success
-check "  probe_icmp_duplicates 0" want_metric p4 eq 0 probe_icmp_duplicates
-check "  probe_icmp_reply_hop_limit 64" want_metric p4 eq 64 probe_icmp_reply_hop_limit
-check "  probe_icmp_rtt_min_seconds in (0, 0.05)" want_metric p4 between 1e-9:0.05 probe_icmp_rtt_min_seconds
-A=$(mval "$tmp/p4.plain" probe_icmp_rtt_min_seconds) B=$(mval "$tmp/p4.plain" probe_icmp_rtt_avg_seconds) \
-    C=$(mval "$tmp/p4.plain" probe_icmp_rtt_max_seconds) \
-    check "  rtt min <= avg <= max" num_ok "min, avg, max" 'a <= b && b <= c && a > 0'
-check "  probe_icmp_rtt_stddev_seconds >= 0" want_metric p4 ge 0 probe_icmp_rtt_stddev_seconds
-check "  probe_icmp_rtt_seconds_count 3" want_metric p4 eq 3 probe_icmp_rtt_seconds_count
-check "  probe_icmp_rtt_seconds_bucket{le=+Inf} 3" want_metric p4 eq 3 probe_icmp_rtt_seconds_bucket le=+Inf
-check "  probe_icmp_rtt_seconds_sum in (0, 0.15)" want_metric p4 between 1e-9:0.15 probe_icmp_rtt_seconds_sum
-check "  promtool check metrics: clean" promtool_clean p4
-check "  prometheus_client parses it; families and types" pyrun text "$tmp/p4.plain" \
-    probe_success:gauge probe_icmp_rtt_seconds:histogram probe_icmp_replies:gauge \
-    probe_icmp_duration_seconds:gauge probe_icmp_echoes_sent:gauge
+    u="$a/probe?target=127.0.0.1&module=icmp&count=3&interval=100ms"
+    req p4 "$u"
+    check "GET /probe 127.0.0.1 count=3: 200" want_code p4 200
+    check "  Content-Type text/plain; version=0.0.4" want_header p4 Content-Type \
+        '^text/plain; *version=0\.0\.4'
+    check "  no Content-Encoding without Accept-Encoding" want_header p4 Content-Encoding '^$'
+    for n in $probe_names; do
+        check "  has $n" want_body p4 "^${n}[{ ]"
+    done
+    check "  probe_success 1" want_metric p4 eq 1 probe_success
+    check "  probe_ip_protocol 4" want_metric p4 eq 4 probe_ip_protocol
+    h=$(fnv32a 7f000001)
+    check "  probe_ip_addr_hash = FNV-32a(127.0.0.1) = $h" want_metric p4 eq "$h" probe_ip_addr_hash
+    check "  probe_timeout_seconds 5 (module timeout, no header)" want_metric p4 eq 5 probe_timeout_seconds
+    check "  probe_duration_seconds in 0.2..3 (3 echoes 100 ms apart)" \
+        want_metric p4 between 0.2:3 probe_duration_seconds
+    check "  probe_dns_lookup_time_seconds in 0..1" want_metric p4 between 0:1 probe_dns_lookup_time_seconds
+    for ph in resolve setup rtt; do
+        check "  probe_icmp_duration_seconds{phase=$ph} >= 0" \
+            want_metric p4 ge 0 probe_icmp_duration_seconds phase=$ph
+    done
+    check "  probe_icmp_echoes_sent 3" want_metric p4 eq 3 probe_icmp_echoes_sent
+    check "  probe_icmp_echoes_received 3" want_metric p4 eq 3 probe_icmp_echoes_received
+    check "  probe_icmp_loss_ratio 0" want_metric p4 eq 0 probe_icmp_loss_ratio
+    check "  probe_icmp_replies{status=success} 3" want_metric p4 eq 3 probe_icmp_replies status=success
+    check "  probe_icmp_duplicates 0" want_metric p4 eq 0 probe_icmp_duplicates
+    check "  probe_icmp_reply_hop_limit 64" want_metric p4 eq 64 probe_icmp_reply_hop_limit
+    check "  probe_icmp_rtt_min_seconds in (0, 0.05)" want_metric p4 between 1e-9:0.05 probe_icmp_rtt_min_seconds
+    A=$(mval "$tmp/p4.plain" probe_icmp_rtt_min_seconds) B=$(mval "$tmp/p4.plain" probe_icmp_rtt_avg_seconds) \
+        C=$(mval "$tmp/p4.plain" probe_icmp_rtt_max_seconds) \
+        check "  rtt min <= avg <= max" num_ok "min, avg, max" 'a <= b && b <= c && a > 0'
+    check "  probe_icmp_rtt_stddev_seconds >= 0" want_metric p4 ge 0 probe_icmp_rtt_stddev_seconds
+    check "  probe_icmp_rtt_seconds_count 3" want_metric p4 eq 3 probe_icmp_rtt_seconds_count
+    check "  probe_icmp_rtt_seconds_bucket{le=+Inf} 3" want_metric p4 eq 3 probe_icmp_rtt_seconds_bucket le=+Inf
+    check "  probe_icmp_rtt_seconds_sum in (0, 0.15)" want_metric p4 between 1e-9:0.15 probe_icmp_rtt_seconds_sum
+    check "  promtool check metrics: clean" promtool_clean p4
+    check "  prometheus_client parses it; families and types" pyrun text "$tmp/p4.plain" \
+        probe_success:gauge probe_icmp_rtt_seconds:histogram probe_icmp_replies:gauge \
+        probe_icmp_duration_seconds:gauge probe_icmp_echoes_sent:gauge
 
-# /probe, IPv6 target, through the IPv6 listener.
-req p6 "$a6/probe?target=::1&module=icmp6"
-check "GET [::1]/probe target=::1: 200" want_code p6 200
-check "  probe_success 1" want_metric p6 eq 1 probe_success
-check "  probe_ip_protocol 6" want_metric p6 eq 6 probe_ip_protocol
-h=$(fnv32a 00000000000000000000000000000001)
-check "  probe_ip_addr_hash = FNV-32a(::1) = $h" want_metric p6 eq "$h" probe_ip_addr_hash
-check "  probe_icmp_reply_hop_limit 64" want_metric p6 eq 64 probe_icmp_reply_hop_limit
-check "  probe_icmp_echoes_sent 1 (module default count)" want_metric p6 eq 1 probe_icmp_echoes_sent
-check "  probe_icmp_replies{status=success} 1" want_metric p6 eq 1 probe_icmp_replies status=success
-check "  promtool check metrics: clean" promtool_clean p6
-# The default module is "icmp".
-req pd "$a/probe?target=::1"
-check "GET /probe target=::1 without module: 200, probe_success 1" want_metric pd eq 1 probe_success
-check "  probe_timeout_seconds 5 (module icmp)" want_metric pd eq 5 probe_timeout_seconds
+    # /probe, IPv6 target, through the IPv6 listener.
+    req p6 "$a6/probe?target=::1&module=icmp6"
+    check "GET [::1]/probe target=::1: 200" want_code p6 200
+    check "  probe_success 1" want_metric p6 eq 1 probe_success
+    check "  probe_ip_protocol 6" want_metric p6 eq 6 probe_ip_protocol
+    h=$(fnv32a 00000000000000000000000000000001)
+    check "  probe_ip_addr_hash = FNV-32a(::1) = $h" want_metric p6 eq "$h" probe_ip_addr_hash
+    check "  probe_icmp_reply_hop_limit 64" want_metric p6 eq 64 probe_icmp_reply_hop_limit
+    check "  probe_icmp_echoes_sent 1 (module default count)" want_metric p6 eq 1 probe_icmp_echoes_sent
+    check "  probe_icmp_replies{status=success} 1" want_metric p6 eq 1 probe_icmp_replies status=success
+    check "  promtool check metrics: clean" promtool_clean p6
+    # The default module is "icmp".
+    req pd "$a/probe?target=::1"
+    check "GET /probe target=::1 without module: 200, probe_success 1" want_metric pd eq 1 probe_success
+    check "  probe_timeout_seconds 5 (module icmp)" want_metric pd eq 5 probe_timeout_seconds
 
-# Content negotiation.
-om_accept='application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
-req pom -H "Accept: $om_accept" "$a/probe?target=127.0.0.1"
-check "GET /probe, Prometheus' Accept: 200" want_code pom 200
-check "  Content-Type application/openmetrics-text; version=1.0.0" want_header pom Content-Type \
-    '^application/openmetrics-text; *version=1\.0\.0'
-check_detail="request: $(reqdesc pom); last line: '$(tail -n1 "$tmp/pom.plain")'"
-check "  ends with '# EOF'" [ "$(tail -n1 "$tmp/pom.plain")" = "# EOF" ]
-check "  strict OpenMetrics parser accepts it" pyrun om "$tmp/pom.plain" \
-    probe_success:gauge probe_icmp_rtt_seconds:histogram
-check "  probe_success 1" want_metric pom eq 1 probe_success
-req ptxt -H 'Accept: text/plain;version=0.0.4' "$a/probe?target=127.0.0.1"
-check "GET /probe, Accept text/plain: text format, no # EOF" want_header ptxt Content-Type \
-    '^text/plain; *version=0\.0\.4'
-check "  (no # EOF)" want_no_body ptxt '^# EOF'
-req pgz -H 'Accept-Encoding: gzip' "$a/probe?target=127.0.0.1"
-check "GET /probe, Accept-Encoding gzip: 200" want_code pgz 200
-check "  Content-Encoding: gzip" want_header pgz Content-Encoding '^gzip$'
-check_detail="request: $(reqdesc pgz)"
-check "  gzip -d decodes the body" gzip -t "$tmp/pgz.body"
-check "  decoded: probe_success 1" want_metric pgz eq 1 probe_success
-check "  decoded: promtool clean" promtool_clean pgz
-req pgzom -H "Accept: $om_accept" -H 'Accept-Encoding: gzip, deflate' "$a/probe?target=::1"
-check "GET /probe, OpenMetrics + gzip: gzip" want_header pgzom Content-Encoding '^gzip$'
-check_detail="request: $(reqdesc pgzom)"
-check "  decoded: ends with # EOF, parses as OpenMetrics" pyrun om "$tmp/pgzom.plain" probe_success:gauge
-
-# Debug output.
-req dbg "$a/probe?target=127.0.0.1&count=2&interval=100ms&debug=true"
-check "GET /probe debug=true: 200" want_code dbg 200
-check "  Content-Type text/plain" want_header dbg Content-Type '^text/plain'
-check "  a resolution line naming 127.0.0.1" want_body dbg '[Rr]esol.*127\.0\.0\.1|127\.0\.0\.1.*[Rr]esol'
-n=$(grep -iE 'seq' "$tmp/dbg.plain" | grep -iE 'success' | grep -iE 'rtt' | grep -ciE 'ttl')
-check_detail="request: $(reqdesc dbg)
+    # Debug output.
+    req dbg "$a/probe?target=127.0.0.1&count=2&interval=100ms&debug=true"
+    check "GET /probe debug=true: 200" want_code dbg 200
+    check "  Content-Type text/plain" want_header dbg Content-Type '^text/plain'
+    check "  a resolution line naming 127.0.0.1" want_body dbg '[Rr]esol.*127\.0\.0\.1|127\.0\.0\.1.*[Rr]esol'
+    n=$(grep -iE 'seq' "$tmp/dbg.plain" | grep -iE 'success' | grep -iE 'rtt' | grep -ciE 'ttl')
+    check_detail="request: $(reqdesc dbg)
 expected 2 lines with seq, success, rtt and ttl, got $n; body:
 $(body_excerpt dbg 1200)"
-check "  one line per echo (2) with seq, status, rtt, ttl" [ "$n" = 2 ]
-check "  then the metrics: probe_success 1" want_metric dbg eq 1 probe_success
+    check "  one line per echo (2) with seq, status, rtt, ttl" [ "$n" = 2 ]
+    check "  then the metrics: probe_success 1" want_metric dbg eq 1 probe_success
 
-# Timeouts: min(module timeout or override, header - offset (0.5 s)).
-tcase() { # ID HEADER_OR_- QUERY WANT
-    local -a hh=()
-    [ "$2" != - ] && hh=(-H "X-Prometheus-Scrape-Timeout-Seconds: $2")
-    req "$1" "${hh[@]}" "$a/probe?target=127.0.0.1&$3"
-    check "timeout: header ${2}, $3 -> probe_timeout_seconds $4" \
-        want_metric "$1" near "$4:0.0001" probe_timeout_seconds
+    # Timeouts: min(module timeout or override, header - offset (0.5 s)).
+    tcase() { # ID HEADER_OR_- QUERY WANT
+        local -a hh=()
+        [ "$2" != - ] && hh=(-H "X-Prometheus-Scrape-Timeout-Seconds: $2")
+        req "$1" "${hh[@]}" "$a/probe?target=127.0.0.1&$3"
+        check "timeout: header ${2}, $3 -> probe_timeout_seconds $4" \
+            want_metric "$1" near "$4:0.0001" probe_timeout_seconds
+    }
+    tcase t1 2 module=icmp 1.5
+    tcase t2 2 module=icmp_1s 1
+    tcase t3 10 module=icmp 5
+    tcase t4 - "module=icmp&timeout=2s" 2
+    tcase t5 2 "module=icmp&timeout=2s" 1.5
+    tcase t6 2.2 "module=icmp&timeout=1s" 1
+    tcase t7 - module=icmp_1s 1
+    check "  and the probe itself succeeds" want_metric t1 eq 1 probe_success
+    stop_a
 }
-tcase t1 2 module=icmp 1.5
-tcase t2 2 module=icmp_1s 1
-tcase t3 10 module=icmp 5
-tcase t4 - "module=icmp&timeout=2s" 2
-tcase t5 2 "module=icmp&timeout=2s" 1.5
-tcase t6 2.2 "module=icmp&timeout=1s" 1
-tcase t7 - module=icmp_1s 1
-check "  and the probe itself succeeds" want_metric t1 eq 1 probe_success
 
-# Errors.
-ecase() { # ID WANT_CODE DESC CURL_ARGS...
-    local id=$1 want=$2 desc=$3
-    shift 3
-    req "$id" "$@"
-    check "$desc: $want" want_code "$id" "$want"
+# ---------------------------------------------------------------------------------------
+sec_negotiation() {
+    start_a
+
+    req pom -H "Accept: $om_accept" "$a/probe?target=127.0.0.1"
+    check "GET /probe, Prometheus' Accept: 200" want_code pom 200
+    check "  Content-Type application/openmetrics-text; version=1.0.0" want_header pom Content-Type \
+        '^application/openmetrics-text; *version=1\.0\.0'
+    check_detail="request: $(reqdesc pom); last line: '$(tail -n1 "$tmp/pom.plain")'"
+    check "  ends with '# EOF'" [ "$(tail -n1 "$tmp/pom.plain")" = "# EOF" ]
+    check "  strict OpenMetrics parser accepts it" pyrun om "$tmp/pom.plain" \
+        probe_success:gauge probe_icmp_rtt_seconds:histogram
+    check "  probe_success 1" want_metric pom eq 1 probe_success
+    req ptxt -H 'Accept: text/plain;version=0.0.4' "$a/probe?target=127.0.0.1"
+    check "GET /probe, Accept text/plain: text format, no # EOF" want_header ptxt Content-Type \
+        '^text/plain; *version=0\.0\.4'
+    check "  (no # EOF)" want_no_body ptxt '^# EOF'
+    req pgz -H 'Accept-Encoding: gzip' "$a/probe?target=127.0.0.1"
+    check "GET /probe, Accept-Encoding gzip: 200" want_code pgz 200
+    check "  Content-Encoding: gzip" want_header pgz Content-Encoding '^gzip$'
+    check_detail="request: $(reqdesc pgz)"
+    check "  gzip -d decodes the body" gzip -t "$tmp/pgz.body"
+    check "  decoded: probe_success 1" want_metric pgz eq 1 probe_success
+    check "  decoded: promtool clean" promtool_clean pgz
+    req pgzom -H "Accept: $om_accept" -H 'Accept-Encoding: gzip, deflate' "$a/probe?target=::1"
+    check "GET /probe, OpenMetrics + gzip: gzip" want_header pgzom Content-Encoding '^gzip$'
+    check_detail="request: $(reqdesc pgzom)"
+    check "  decoded: ends with # EOF, parses as OpenMetrics" pyrun om "$tmp/pgzom.plain" probe_success:gauge
+    stop_a
 }
-ecase e1 400 "GET /probe without target" "$a/probe"
-ecase e2 400 "GET /probe target= (empty)" "$a/probe?target="
-ecase e3 400 "GET /probe unknown module" "$a/probe?target=127.0.0.1&module=nope"
-for id in e1 e2 e3; do
-    n=$(grep -c '' "$tmp/$id.plain")
-    check_detail="request: $(reqdesc $id); body: '$(body_excerpt $id 300)'"
-    check "  $id: the body is one non-empty line" [ "$n" = 1 ] && [ -s "$tmp/$id.plain" ]
-done
-check "  unknown module: the reason names it" want_body e3 nope
-ecase e4 403 "GET /probe target outside allowed_targets (127.0.0.2)" "$a/probe?target=127.0.0.2"
-i=0
-for q in count=abc count=0 count=-1 count=1.5 count=101 interval=abc interval=0s \
-    interval=-1s timeout=abc timeout=0s timeout=5 "count=3&interval=2s&timeout=1s"; do
-    i=$((i + 1))
-    ecase o$i 400 "GET /probe bad override $q" "$a/probe?target=127.0.0.1&$q"
-done
-ecase e5 404 "GET /nope" "$a/nope"
-ecase e6 404 "GET /metricsx" "$a/metricsx"
-ecase e7 405 "POST /probe" -d '' "$a/probe?target=127.0.0.1"
-check "  Allow header lists GET" want_header e7 Allow 'GET'
-ecase e8 405 "GET /-/reload" "$a/-/reload"
-check "  Allow header lists POST" want_header e8 Allow 'POST'
-req ok1 "$a/probe?target=127.0.0.1&count=2&interval=10ms&timeout=1s"
-check "good overrides count=2 interval=10ms timeout=1s: 200, 2 echoes" \
-    want_metric ok1 eq 2 probe_icmp_echoes_sent
-check "  probe_timeout_seconds 1" want_metric ok1 eq 1 probe_timeout_seconds
 
-# /config: the effective configuration as JSON.
-req cfg "$a/config"
-check "GET /config: 200" want_code cfg 200
-check "  Content-Type JSON" want_header cfg Content-Type '^application/json'
-check "  JSON with modules icmp, icmp_1s, icmp6 and 2 targets" pyrun json "$tmp/cfg.plain" \
-    'set(j["modules"]) == {"icmp", "icmp_1s", "icmp6"} and len(j["targets"]) == 2'
+# ---------------------------------------------------------------------------------------
+sec_errors() {
+    start_a
 
-# /metrics: own metrics and the static targets.
-sleep 0.1
-req m1 "$a/metrics"
-check "GET /metrics: 200" want_code m1 200
-check "  Content-Type text/plain; version=0.0.4" want_header m1 Content-Type \
-    '^text/plain; *version=0\.0\.4'
-for n in icmp_exporter_build_info process_cpu_seconds_total process_resident_memory_bytes \
-    process_open_fds process_start_time_seconds icmp_exporter_probes_total \
-    icmp_exporter_echoes_sent_total icmp_exporter_replies_total icmp_exporter_duplicates_total \
-    icmp_exporter_late_replies_total icmp_exporter_probes_in_flight \
-    icmp_exporter_http_requests_total icmp_exporter_socket_mode \
-    icmp_exporter_config_last_reload_successful \
-    icmp_exporter_config_last_reload_success_timestamp_seconds icmp_target_success \
-    icmp_target_echoes_sent_total icmp_target_replies_total icmp_target_rtt_seconds_bucket \
-    icmp_target_rtt_seconds_sum icmp_target_rtt_seconds_count icmp_target_loss_ratio \
-    icmp_target_reply_hop_limit icmp_target_rtt_avg_seconds icmp_target_duplicates_total; do
-    check "  has $n" want_body m1 "^${n}[{ ]"
-done
-check "  promtool check metrics: clean" promtool_clean m1
-check "  prometheus_client: families and types" pyrun text "$tmp/m1.plain" \
-    icmp_exporter_build_info:gauge process_cpu_seconds:counter icmp_exporter_probes:counter \
-    icmp_exporter_echoes_sent:counter icmp_exporter_replies:counter \
-    icmp_exporter_http_requests:counter icmp_exporter_probes_in_flight:gauge \
-    icmp_exporter_socket_mode:gauge icmp_target_success:gauge icmp_target_echoes_sent:counter \
-    icmp_target_replies:counter icmp_target_rtt_seconds:histogram icmp_target_loss_ratio:gauge \
-    icmp_target_reply_hop_limit:gauge icmp_exporter_config_last_reload_successful:gauge \
-    icmp_target_rtt_avg_seconds:gauge icmp_target_duplicates:counter
-check "  icmp_target_rtt_avg_seconds{127.0.0.1} in (0, 0.05)" \
-    want_metric m1 between 0.0000001:0.05 icmp_target_rtt_avg_seconds target=127.0.0.1
-check "  one echo a scrape: no min/max/stddev (they would repeat the mean)" \
-    bash -c "! grep -qE '^icmp_target_rtt_(min|max|stddev)_seconds\{' '$tmp/m1.plain'"
-check "  icmp_target_duplicates_total 0 on loopback" \
-    want_metric m1 eq 0 icmp_target_duplicates_total target=127.0.0.1
-check "  icmp_exporter_build_info{version=$version} 1" \
-    want_metric m1 eq 1 icmp_exporter_build_info version="$version"
-for fam in ipv4 ipv6; do
-    check "  icmp_exporter_socket_mode{family=$fam,mode=$want_mode} 1" \
-        want_metric m1 eq 1 icmp_exporter_socket_mode family=$fam mode="$want_mode"
-done
-check "  process_start_time_seconds = when A started (±5 s)" \
-    want_metric m1 near "${A_t0%.*}:5" process_start_time_seconds
-nfd=$(find "/proc/$A_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-check "  process_open_fds ≈ /proc/PID/fd ($nfd ± 10)" want_metric m1 near "$nfd:10" process_open_fds
-check "  process_resident_memory_bytes > 1 MB" want_metric m1 gt 1000000 process_resident_memory_bytes
-check "  icmp_exporter_config_last_reload_successful 1" \
-    want_metric m1 eq 1 icmp_exporter_config_last_reload_successful
-check "  ..._success_timestamp_seconds = start (±5 s)" \
-    want_metric m1 near "${A_t0%.*}:5" icmp_exporter_config_last_reload_success_timestamp_seconds
-check "  icmp_exporter_probes_in_flight 0" want_metric m1 eq 0 icmp_exporter_probes_in_flight
-# So far: /probe with module icmp and success: p4, pd, pom, ptxt, pgz, pgzom, dbg, t1, t3-t6, ok1.
-check "  probes_total{module=icmp,result=success} >= 12" \
-    want_metric m1 ge 12 icmp_exporter_probes_total module=icmp result=success
-for c in 200 400 403 404 405; do
-    n=$(cat "$tmp"/*.code | grep -c "^$c\$")
-    [ "$n" -gt 0 ] || continue
-    check "  http_requests_total{code=$c} >= $n (as answered so far)" \
-        want_metric m1 ge "$n" icmp_exporter_http_requests_total code=$c
-done
-check "  replies_total{status=success} >= 13" want_metric m1 ge 13 icmp_exporter_replies_total status=success
-# Static targets, with their labels.
-t4l=(target=127.0.0.1 module=icmp ip=127.0.0.1 ip_version=4)
-t6l=(target=::1 module=icmp ip=::1 ip_version=6 site=lo6)
-check "  icmp_target_success{127.0.0.1,...,custom labels} 1" \
-    want_metric m1 eq 1 icmp_target_success "${t4l[@]}" "uni=é€😀"
-check "  icmp_target_success{::1,...,site=lo6} 1" want_metric m1 eq 1 icmp_target_success "${t6l[@]}"
-check "  icmp_target_loss_ratio{::1} 0" want_metric m1 eq 0 icmp_target_loss_ratio "${t6l[@]}"
-check "  icmp_target_reply_hop_limit{::1} 64" want_metric m1 eq 64 icmp_target_reply_hop_limit "${t6l[@]}"
-check "  icmp_target_replies_total{::1,status=success} >= 1" \
-    want_metric m1 ge 1 icmp_target_replies_total "${t6l[@]}" status=success
-check "  icmp_target_rtt_seconds_bucket{::1,le=+Inf} = _count" \
-    want_metric m1 eq "$(mval "$tmp/m1.plain" icmp_target_rtt_seconds_count "${t6l[@]}")" \
-    icmp_target_rtt_seconds_bucket "${t6l[@]}" le=+Inf
-# Counters grow across scrapes; the static targets' histogram is cumulative.
-req m2 "$a/metrics"
-# Hostile label values read back exactly, in both formats.
-want_labels=$("$py" -c 'import json, sys; print(json.dumps({"target": "127.0.0.1", "module": "icmp",
+    ecase() { # ID WANT_CODE DESC CURL_ARGS...
+        local id=$1 want=$2 desc=$3
+        shift 3
+        req "$id" "$@"
+        check "$desc: $want" want_code "$id" "$want"
+    }
+    ecase e1 400 "GET /probe without target" "$a/probe"
+    ecase e2 400 "GET /probe target= (empty)" "$a/probe?target="
+    ecase e3 400 "GET /probe unknown module" "$a/probe?target=127.0.0.1&module=nope"
+    for id in e1 e2 e3; do
+        n=$(grep -c '' "$tmp/$id.plain")
+        check_detail="request: $(reqdesc $id); body: '$(body_excerpt $id 300)'"
+        check "  $id: the body is one non-empty line" [ "$n" = 1 ] && [ -s "$tmp/$id.plain" ]
+    done
+    check "  unknown module: the reason names it" want_body e3 nope
+    ecase e4 403 "GET /probe target outside allowed_targets (127.0.0.2)" "$a/probe?target=127.0.0.2"
+    i=0
+    for q in count=abc count=0 count=-1 count=1.5 count=101 interval=abc interval=0s \
+        interval=-1s timeout=abc timeout=0s timeout=5 "count=3&interval=2s&timeout=1s"; do
+        i=$((i + 1))
+        ecase o$i 400 "GET /probe bad override $q" "$a/probe?target=127.0.0.1&$q"
+    done
+    ecase e5 404 "GET /nope" "$a/nope"
+    ecase e6 404 "GET /metricsx" "$a/metricsx"
+    ecase e7 405 "POST /probe" -d '' "$a/probe?target=127.0.0.1"
+    check "  Allow header lists GET" want_header e7 Allow 'GET'
+    ecase e8 405 "GET /-/reload" "$a/-/reload"
+    check "  Allow header lists POST" want_header e8 Allow 'POST'
+    req ok1 "$a/probe?target=127.0.0.1&count=2&interval=10ms&timeout=1s"
+    check "good overrides count=2 interval=10ms timeout=1s: 200, 2 echoes" \
+        want_metric ok1 eq 2 probe_icmp_echoes_sent
+    check "  probe_timeout_seconds 1" want_metric ok1 eq 1 probe_timeout_seconds
+    stop_a
+}
+
+# ---------------------------------------------------------------------------------------
+sec_metrics() {
+    start_a
+
+    # Traffic first, for the counters below: 12 successful probes with module icmp (the
+    # default), and one answer of each error code.
+    for i in $(seq 12); do
+        req "tp$i" "$a/probe?target=127.0.0.1&count=2&interval=10ms"
+    done
+    req te400 "$a/probe"
+    req te403 "$a/probe?target=127.0.0.2"
+    req te404 "$a/nope"
+    req te405 -d '' "$a/probe?target=127.0.0.1"
+
+    # /metrics: own metrics and the static targets.
+    sleep 0.1
+    req m1 "$a/metrics"
+    check "GET /metrics: 200" want_code m1 200
+    check "  Content-Type text/plain; version=0.0.4" want_header m1 Content-Type \
+        '^text/plain; *version=0\.0\.4'
+    for n in icmp_exporter_build_info process_cpu_seconds_total process_resident_memory_bytes \
+        process_open_fds process_start_time_seconds icmp_exporter_probes_total \
+        icmp_exporter_echoes_sent_total icmp_exporter_replies_total icmp_exporter_duplicates_total \
+        icmp_exporter_late_replies_total icmp_exporter_probes_in_flight \
+        icmp_exporter_http_requests_total icmp_exporter_socket_mode \
+        icmp_exporter_config_last_reload_successful \
+        icmp_exporter_config_last_reload_success_timestamp_seconds icmp_target_success \
+        icmp_target_echoes_sent_total icmp_target_replies_total icmp_target_rtt_seconds_bucket \
+        icmp_target_rtt_seconds_sum icmp_target_rtt_seconds_count icmp_target_loss_ratio \
+        icmp_target_reply_hop_limit icmp_target_rtt_avg_seconds icmp_target_duplicates_total; do
+        check "  has $n" want_body m1 "^${n}[{ ]"
+    done
+    check "  promtool check metrics: clean" promtool_clean m1
+    check "  prometheus_client: families and types" pyrun text "$tmp/m1.plain" \
+        icmp_exporter_build_info:gauge process_cpu_seconds:counter icmp_exporter_probes:counter \
+        icmp_exporter_echoes_sent:counter icmp_exporter_replies:counter \
+        icmp_exporter_http_requests:counter icmp_exporter_probes_in_flight:gauge \
+        icmp_exporter_socket_mode:gauge icmp_target_success:gauge icmp_target_echoes_sent:counter \
+        icmp_target_replies:counter icmp_target_rtt_seconds:histogram icmp_target_loss_ratio:gauge \
+        icmp_target_reply_hop_limit:gauge icmp_exporter_config_last_reload_successful:gauge \
+        icmp_target_rtt_avg_seconds:gauge icmp_target_duplicates:counter
+    check "  icmp_target_rtt_avg_seconds{127.0.0.1} in (0, 0.05)" \
+        want_metric m1 between 0.0000001:0.05 icmp_target_rtt_avg_seconds target=127.0.0.1
+    check "  one echo a scrape: no min/max/stddev (they would repeat the mean)" \
+        bash -c "! grep -qE '^icmp_target_rtt_(min|max|stddev)_seconds\{' '$tmp/m1.plain'"
+    check "  icmp_target_duplicates_total 0 on loopback" \
+        want_metric m1 eq 0 icmp_target_duplicates_total target=127.0.0.1
+    check "  icmp_exporter_build_info{version=$version} 1" \
+        want_metric m1 eq 1 icmp_exporter_build_info version="$version"
+    for fam in ipv4 ipv6; do
+        check "  icmp_exporter_socket_mode{family=$fam,mode=$want_mode} 1" \
+            want_metric m1 eq 1 icmp_exporter_socket_mode family=$fam mode="$want_mode"
+    done
+    check "  process_start_time_seconds = when A started (±5 s)" \
+        want_metric m1 near "${A_t0%.*}:5" process_start_time_seconds
+    nfd=$(find "/proc/$A_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+    check "  process_open_fds ≈ /proc/PID/fd ($nfd ± 10)" want_metric m1 near "$nfd:10" process_open_fds
+    check "  process_resident_memory_bytes > 1 MB" want_metric m1 gt 1000000 process_resident_memory_bytes
+    check "  icmp_exporter_config_last_reload_successful 1" \
+        want_metric m1 eq 1 icmp_exporter_config_last_reload_successful
+    check "  ..._success_timestamp_seconds = start (±5 s)" \
+        want_metric m1 near "${A_t0%.*}:5" icmp_exporter_config_last_reload_success_timestamp_seconds
+    check "  icmp_exporter_probes_in_flight 0" want_metric m1 eq 0 icmp_exporter_probes_in_flight
+    # So far: /probe with module icmp and success: tp1..tp12 (2 echoes each).
+    check "  probes_total{module=icmp,result=success} >= 12" \
+        want_metric m1 ge 12 icmp_exporter_probes_total module=icmp result=success
+    for c in 200 400 403 404 405; do
+        n=$(cat "$tmp"/*.code | grep -c "^$c\$")
+        [ "$n" -gt 0 ] || continue
+        check "  http_requests_total{code=$c} >= $n (as answered so far)" \
+            want_metric m1 ge "$n" icmp_exporter_http_requests_total code=$c
+    done
+    check "  replies_total{status=success} >= 13" want_metric m1 ge 13 icmp_exporter_replies_total status=success
+    check "  icmp_target_success{127.0.0.1,...,custom labels} 1" \
+        want_metric m1 eq 1 icmp_target_success "${t4l[@]}" "uni=é€😀"
+    check "  icmp_target_success{::1,...,site=lo6} 1" want_metric m1 eq 1 icmp_target_success "${t6l[@]}"
+    check "  icmp_target_loss_ratio{::1} 0" want_metric m1 eq 0 icmp_target_loss_ratio "${t6l[@]}"
+    check "  icmp_target_reply_hop_limit{::1} 64" want_metric m1 eq 64 icmp_target_reply_hop_limit "${t6l[@]}"
+    check "  icmp_target_replies_total{::1,status=success} >= 1" \
+        want_metric m1 ge 1 icmp_target_replies_total "${t6l[@]}" status=success
+    check "  icmp_target_rtt_seconds_bucket{::1,le=+Inf} = _count" \
+        want_metric m1 eq "$(mval "$tmp/m1.plain" icmp_target_rtt_seconds_count "${t6l[@]}")" \
+        icmp_target_rtt_seconds_bucket "${t6l[@]}" le=+Inf
+    # Counters grow across scrapes; the static targets' histogram is cumulative.
+    req m2 "$a/metrics"
+    # Hostile label values read back exactly, in both formats.
+    want_labels=$("$py" -c 'import json, sys; print(json.dumps({"target": "127.0.0.1", "module": "icmp",
     "ip": "127.0.0.1", "ip_version": "4", "note": json.loads("\"" + sys.argv[1] + "\""),
     "uni": "\u00e9\u20ac\U0001F600"}))' "$hostile_json")
-check "  hostile label values round-trip (text format)" pyrun labels "$tmp/m1.plain" text \
-    icmp_target_success '{"target": "127.0.0.1"}' "$want_labels"
-req m1om -H "Accept: $om_accept" "$a/metrics"
-check "GET /metrics OpenMetrics: Content-Type" want_header m1om Content-Type \
-    '^application/openmetrics-text; *version=1\.0\.0'
-check "  strict OpenMetrics parser; hostile labels round-trip" pyrun labels "$tmp/m1om.plain" om \
-    icmp_target_success '{"target": "127.0.0.1"}' "$want_labels"
-check_detail="last line: '$(tail -n1 "$tmp/m1om.plain")'"
-check "  ends with # EOF" [ "$(tail -n1 "$tmp/m1om.plain")" = "# EOF" ]
-req m1gz -H 'Accept-Encoding: gzip' "$a/metrics"
-check "GET /metrics gzip: Content-Encoding gzip" want_header m1gz Content-Encoding '^gzip$'
-check_detail="request: $(reqdesc m1gz)"
-check "  gzip -d decodes it" gzip -t "$tmp/m1gz.body"
-check "  decoded: promtool clean" promtool_clean m1gz
+    check "  hostile label values round-trip (text format)" pyrun labels "$tmp/m1.plain" text \
+        icmp_target_success '{"target": "127.0.0.1"}' "$want_labels"
+    req m1om -H "Accept: $om_accept" "$a/metrics"
+    check "GET /metrics OpenMetrics: Content-Type" want_header m1om Content-Type \
+        '^application/openmetrics-text; *version=1\.0\.0'
+    check "  strict OpenMetrics parser; hostile labels round-trip" pyrun labels "$tmp/m1om.plain" om \
+        icmp_target_success '{"target": "127.0.0.1"}' "$want_labels"
+    check_detail="last line: '$(tail -n1 "$tmp/m1om.plain")'"
+    check "  ends with # EOF" [ "$(tail -n1 "$tmp/m1om.plain")" = "# EOF" ]
+    req m1gz -H 'Accept-Encoding: gzip' "$a/metrics"
+    check "GET /metrics gzip: Content-Encoding gzip" want_header m1gz Content-Encoding '^gzip$'
+    check_detail="request: $(reqdesc m1gz)"
+    check "  gzip -d decodes it" gzip -t "$tmp/m1gz.body"
+    check "  decoded: promtool clean" promtool_clean m1gz
 
-grow() { # NAME LABELS... : m2's value > m1's (at least +1 for exact counts)
-    local v1 v2
-    v1=$(mval "$tmp/m1.plain" "$@") v2=$(mval "$tmp/m2.plain" "$@")
-    A=$v1 B=$v2 num_ok "$* across two /metrics scrapes" 'b > a'
+    grow() { # NAME LABELS... : m2's value > m1's (at least +1 for exact counts)
+        local v1 v2
+        v1=$(mval "$tmp/m1.plain" "$@") v2=$(mval "$tmp/m2.plain" "$@")
+        A=$v1 B=$v2 num_ok "$* across two /metrics scrapes" 'b > a'
+    }
+    grow_by() { # DELTA NAME LABELS...
+        local d=$1 v1 v2
+        shift
+        v1=$(mval "$tmp/m1.plain" "$@") v2=$(mval "$tmp/m2.plain" "$@")
+        A=$v1 B=$v2 C=$d num_ok "$* across two /metrics scrapes (+$d)" 'b - a == c'
+    }
+    check "second scrape: icmp_target_echoes_sent_total{::1} +1" grow_by 1 icmp_target_echoes_sent_total "${t6l[@]}"
+    check "  icmp_target_echoes_sent_total{127.0.0.1} +1" grow_by 1 icmp_target_echoes_sent_total "${t4l[@]}"
+    check "  icmp_target_replies_total{::1,success} +1" grow_by 1 icmp_target_replies_total "${t6l[@]}" status=success
+    check "  icmp_target_rtt_seconds_count{::1} +1 (cumulative)" grow_by 1 icmp_target_rtt_seconds_count "${t6l[@]}"
+    check "  icmp_target_rtt_seconds_sum{::1} grows" grow icmp_target_rtt_seconds_sum "${t6l[@]}"
+    check "  icmp_exporter_echoes_sent_total grows" grow icmp_exporter_echoes_sent_total
+    check "  icmp_exporter_replies_total{success} grows" grow icmp_exporter_replies_total status=success
+    check "  icmp_exporter_http_requests_total{200} grows" grow icmp_exporter_http_requests_total code=200
+    stop_a
 }
-grow_by() { # DELTA NAME LABELS...
-    local d=$1 v1 v2
-    shift
-    v1=$(mval "$tmp/m1.plain" "$@") v2=$(mval "$tmp/m2.plain" "$@")
-    A=$v1 B=$v2 C=$d num_ok "$* across two /metrics scrapes (+$d)" 'b - a == c'
-}
-check "second scrape: icmp_target_echoes_sent_total{::1} +1" grow_by 1 icmp_target_echoes_sent_total "${t6l[@]}"
-check "  icmp_target_echoes_sent_total{127.0.0.1} +1" grow_by 1 icmp_target_echoes_sent_total "${t4l[@]}"
-check "  icmp_target_replies_total{::1,success} +1" grow_by 1 icmp_target_replies_total "${t6l[@]}" status=success
-check "  icmp_target_rtt_seconds_count{::1} +1 (cumulative)" grow_by 1 icmp_target_rtt_seconds_count "${t6l[@]}"
-check "  icmp_target_rtt_seconds_sum{::1} grows" grow icmp_target_rtt_seconds_sum "${t6l[@]}"
-check "  icmp_exporter_echoes_sent_total grows" grow icmp_exporter_echoes_sent_total
-check "  icmp_exporter_replies_total{success} grows" grow icmp_exporter_replies_total status=success
-check "  icmp_exporter_http_requests_total{200} grows" grow icmp_exporter_http_requests_total code=200
-
-# 50 concurrent /probe and 20 /metrics during them (plain curls: the checks come after).
-bg=()
-for i in $(seq 50); do
-    curl -sS -g --max-time 15 -o "$tmp/c$i.body" -w '%{http_code}\n' \
-        "$a/probe?target=127.0.0.1" >"$tmp/c$i.status" 2>"$tmp/c$i.err" &
-    bg+=($!)
-done
-for i in $(seq 20); do
-    curl -sS -g --max-time 15 -o "$tmp/cm$i.body" -w '%{http_code}\n' \
-        "$a/metrics" >"$tmp/cm$i.status" 2>"$tmp/cm$i.err" &
-    bg+=($!)
-done
-wait "${bg[@]}"
-bad=""
-for i in $(seq 50); do
-    [ "$(cat "$tmp/c$i.status")" = 200 ] && grep -qx 'probe_success 1' "$tmp/c$i.body" ||
-        bad+="GET $a/probe?target=127.0.0.1 -> HTTP $(cat "$tmp/c$i.status") $(cat "$tmp/c$i.err"): $(grep '^probe_success' "$tmp/c$i.body")"$'\n'
-done
-check_detail=$bad
-check "50 concurrent /probe: all 200 with probe_success 1" [ -z "$bad" ]
-bad=""
-for i in $(seq 20); do
-    [ "$(cat "$tmp/cm$i.status")" = 200 ] && grep -q '^icmp_target_success{' "$tmp/cm$i.body" ||
-        bad+="GET $a/metrics -> HTTP $(cat "$tmp/cm$i.status") $(cat "$tmp/cm$i.err")"$'\n'
-done
-check_detail=$bad
-check "20 concurrent /metrics: all 200 with icmp_target_success" [ -z "$bad" ]
-check "A is alive after the concurrency run" alive A
-req m3 "$a/metrics"
-check "  then icmp_exporter_probes_in_flight 0" want_metric m3 eq 0 icmp_exporter_probes_in_flight
 
 # ---------------------------------------------------------------------------------------
-# Reload: SIGHUP and POST /-/reload, failure keeps the old configuration.
-# wait_reload WANT: polls /metrics (3 s) until config_last_reload_successful == WANT.
-wait_reload() {
-    for _ in $(seq 30); do
-        req rl "$a/metrics"
-        [ "$(mval "$tmp/rl.plain" icmp_exporter_config_last_reload_successful)" = "$1" ] && return 0
-        sleep 0.1
+sec_concurrency() {
+    start_a
+
+    # 50 concurrent /probe and 20 /metrics during them (plain curls: the checks come after).
+    bg=()
+    for i in $(seq 50); do
+        curl -sS -g --max-time 15 -o "$tmp/c$i.body" -w '%{http_code}\n' \
+            "$a/probe?target=127.0.0.1" >"$tmp/c$i.status" 2>"$tmp/c$i.err" &
+        bg+=($!)
     done
-    check_detail="after reload: icmp_exporter_config_last_reload_successful is '$(mval "$tmp/rl.plain" icmp_exporter_config_last_reload_successful)', expected $1 (polled 3 s); A's stderr tail:
-$(tail -5 "$tmp/A.log")"
-    return 1
-}
-ts1=$(mval "$tmp/m3.plain" icmp_exporter_config_last_reload_success_timestamp_seconds)
-printf '{ "modules": { "icmp": { "icmp": { "ttl": 300 } } } }\n' >"$cfga"
-kill -HUP "$A_pid"
-check "SIGHUP with a bad file: reload_successful 0" wait_reload 0
-check "  the error is logged at level error or warn, naming the file" \
-    grep -qE "level=(error|warn).*$(basename "$cfga")" "$tmp/A.log"
-check "  A is alive" alive A
-req rk1 "$a/probe?target=127.0.0.1&module=icmp_1s"
-check "  old configuration kept: module icmp_1s still probes (200, success)" \
-    want_metric rk1 eq 1 probe_success
-check "  old configuration kept: static target labels still there" \
-    want_metric rl eq 1 icmp_target_success "${t6l[@]}"
-req rp1 -d '' "$a/-/reload"
-check "POST /-/reload with a bad file: 500" want_code rp1 500
-check "  the body is the error text (names the file and ttl)" want_body rp1 "$(basename "$cfga").*ttl"
-write_cfg_a "$cfga" icmp_added lo6-reloaded
-req pre "$a/metrics" # the counters just before the reload
-req rb "$a/probe?target=127.0.0.1&module=icmp_added"
-check "before reload: module icmp_added is unknown (400)" want_code rb 400
-req rp2 -d '' "$a/-/reload"
-check "POST /-/reload with the fixed file: 200" want_code rp2 200
-check "  reload_successful 1" wait_reload 1
-A=$ts1 B=$(mval "$tmp/rl.plain" icmp_exporter_config_last_reload_success_timestamp_seconds) \
-    check "  success timestamp advanced" num_ok "timestamps before/after" 'b > a'
-req ra "$a/probe?target=127.0.0.1&module=icmp_added"
-check "  the new module icmp_added probes: 200, success" want_metric ra eq 1 probe_success
-check "  the static target has its new label site=lo6-reloaded" \
-    want_metric rl eq 1 icmp_target_success target=::1 site=lo6-reloaded
-# A reload is no counter reset for targets it left unchanged; a changed one starts again.
-A=$(mval "$tmp/pre.plain" icmp_target_echoes_sent_total target=127.0.0.1) \
-    B=$(mval "$tmp/rl.plain" icmp_target_echoes_sent_total target=127.0.0.1) \
-    check "  the unchanged target 127.0.0.1 keeps its counters (echoes_sent_total grew)" \
-    num_ok "before/after the reload" 'a >= 2 && b > a'
-A=$(mval "$tmp/pre.plain" icmp_target_echoes_sent_total target=::1) \
-    B=$(mval "$tmp/rl.plain" icmp_target_echoes_sent_total target=::1 site=lo6-reloaded) \
-    check "  the relabelled target ::1 starts again (echoes_sent_total fell)" \
-    num_ok "before/after the reload" 'a >= 2 && b < a'
-echo '{ "modules": ' >"$cfga"
-req rp3 -d '' "$a/-/reload"
-check "POST /-/reload with a syntax error: 500" want_code rp3 500
-check "  reload_successful 0" wait_reload 0
-write_cfg_a "$cfga" icmp_added2 lo6
-kill -HUP "$A_pid"
-check "SIGHUP with the fixed file: reload_successful 1" wait_reload 1
-req ra2 "$a/probe?target=127.0.0.1&module=icmp_added2"
-check "  the new module icmp_added2 probes: 200, success" want_metric ra2 eq 1 probe_success
-check "A is alive after the reloads" alive A
-
-# ---------------------------------------------------------------------------------------
-# B: no configuration file (the embedded default), JSON logs.
-if start_exporter B "127.0.0.1" --log.format=json; then
-    check "B (default config, --log.format=json): every stderr line is a JSON object" \
-        pyrun jsonlog "$tmp/B.log"
-    for fam in ipv4 ipv6; do
-        mode=$("$py" "$tmp/h.py" jsonsocket "$tmp/B.log" $fam 2>&1)
-        check_detail="$mode"
-        check "  JSON log of the $fam socket mode: $want_mode" [ "$mode" = "$want_mode" ]
+    for i in $(seq 20); do
+        curl -sS -g --max-time 15 -o "$tmp/cm$i.body" -w '%{http_code}\n' \
+            "$a/metrics" >"$tmp/cm$i.status" 2>"$tmp/cm$i.err" &
+        bg+=($!)
     done
-    req bm "$B_url/metrics"
-    check "  /metrics: icmp_target_success{127.0.0.1} 1 (embedded default targets)" \
-        want_metric bm eq 1 icmp_target_success target=127.0.0.1 module=icmp
-    check "  /metrics: icmp_target_success{::1} 1" \
-        want_metric bm eq 1 icmp_target_success target=::1 module=icmp
-    check "  /metrics: promtool clean" promtool_clean bm
-    req bc "$B_url/config"
-    check "  /config: the embedded default (module icmp, 2 targets)" pyrun json "$tmp/bc.plain" \
-        'list(j["modules"]) == ["icmp"] and [t["target"] for t in j["targets"]] == ["127.0.0.1", "::1"]'
-    stop_exporter B INT 2
-    check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail: $(tail -5 "$tmp/B.log")"
-    check "  SIGINT: exit 0 within 2 s" [ "$stop_rc" = 0 ]
-else
-    check "exporter B (embedded default config) serves" false
-fi
+    wait "${bg[@]}"
+    bad=""
+    for i in $(seq 50); do
+        [ "$(cat "$tmp/c$i.status")" = 200 ] && grep -qx 'probe_success 1' "$tmp/c$i.body" ||
+            bad+="GET $a/probe?target=127.0.0.1 -> HTTP $(cat "$tmp/c$i.status") $(cat "$tmp/c$i.err"): $(grep '^probe_success' "$tmp/c$i.body")"$'\n'
+    done
+    check_detail=$bad
+    check "50 concurrent /probe: all 200 with probe_success 1" [ -z "$bad" ]
+    bad=""
+    for i in $(seq 20); do
+        [ "$(cat "$tmp/cm$i.status")" = 200 ] && grep -q '^icmp_target_success{' "$tmp/cm$i.body" ||
+            bad+="GET $a/metrics -> HTTP $(cat "$tmp/cm$i.status") $(cat "$tmp/cm$i.err")"$'\n'
+    done
+    check_detail=$bad
+    check "20 concurrent /metrics: all 200 with icmp_target_success" [ -z "$bad" ]
+    check "A is alive after the concurrency run" alive A
+    req m3 "$a/metrics"
+    check "  then icmp_exporter_probes_in_flight 0" want_metric m3 eq 0 icmp_exporter_probes_in_flight
 
-# ---------------------------------------------------------------------------------------
-# C: max_concurrent_probes 1, --timeout-offset=1s, --log.level=error.
-cat >"$tmp/cfg_c.json" <<'EOF'
+    # C: max_concurrent_probes 1, --timeout-offset=1s, --log.level=error.
+    cat >"$tmp/cfg_c.json" <<'EOF'
 {
   "modules": { "icmp": { "timeout": "5s", "icmp": { "preferred_ip_protocol": "ip4" } } },
   "targets": [],
   "limits": { "max_concurrent_probes": 1 }
 }
 EOF
-if start_exporter C "127.0.0.1" --config.file="$tmp/cfg_c.json" --timeout-offset=1s \
-    --log.level=error; then
-    req ct -H 'X-Prometheus-Scrape-Timeout-Seconds: 2' "$C_url/probe?target=127.0.0.1"
-    check "C: --timeout-offset=1s, header 2 -> probe_timeout_seconds 1" \
-        want_metric ct near 1:0.0001 probe_timeout_seconds
-    req cslow "$C_url/probe?target=127.0.0.1&count=4&interval=400ms" &
-    slow=$!
-    inflight=""
-    for _ in $(seq 40); do
-        req cif "$C_url/metrics"
-        inflight=$(mval "$tmp/cif.plain" icmp_exporter_probes_in_flight)
-        [ "$inflight" = 1 ] && break
-        sleep 0.05
-    done
-    check_detail="icmp_exporter_probes_in_flight = '$inflight' while a 1.2 s probe runs"
-    check "  a slow probe shows in icmp_exporter_probes_in_flight" [ "$inflight" = 1 ]
-    req c503 "$C_url/probe?target=127.0.0.1"
-    check "  a second concurrent probe: 503" want_code c503 503
-    check "  with Retry-After (seconds)" want_header c503 Retry-After '^[0-9]+$'
-    wait "$slow"
-    check "  the slow probe: 200, probe_success 1, 4 echoes" want_metric cslow eq 4 probe_icmp_echoes_received
-    req cafter "$C_url/probe?target=127.0.0.1"
-    check "  after it: 200 again" want_code cafter 200
-    req cm "$C_url/metrics"
-    check "  icmp_exporter_http_requests_total{code=503} >= 1" \
-        want_metric cm ge 1 icmp_exporter_http_requests_total code=503
-    check_detail="stderr of C: $(head -5 "$tmp/C.log")"
-    check "  --log.level=error: no debug/info lines" bash -c "! grep -qE 'level=(debug|info)' '$tmp/C.log'"
-    # SIGTERM while a probe is in flight: the request still gets an answer, exit 0 in 2 s.
-    req cterm "$C_url/probe?target=127.0.0.1&count=4&interval=400ms" &
-    slow=$!
-    for _ in $(seq 40); do
-        req cif "$C_url/metrics"
-        [ "$(mval "$tmp/cif.plain" icmp_exporter_probes_in_flight)" = 1 ] && break
-        sleep 0.05
-    done
-    stop_exporter C TERM 2
-    wait "$slow"
-    check_detail="exit status $stop_rc after ${stop_secs}s; stderr: $(tail -5 "$tmp/C.log")"
-    check "  SIGTERM with a probe in flight: exit 0 within 2 s" [ "$stop_rc" = 0 ]
-    check "  the in-flight request got a whole HTTP answer" want_code cterm 200 503
-else
-    check "exporter C (max_concurrent_probes 1) serves" false
-fi
+    if start_exporter C "127.0.0.1" --config.file="$tmp/cfg_c.json" --timeout-offset=1s \
+        --log.level=error; then
+        req ct -H 'X-Prometheus-Scrape-Timeout-Seconds: 2' "$C_url/probe?target=127.0.0.1"
+        check "C: --timeout-offset=1s, header 2 -> probe_timeout_seconds 1" \
+            want_metric ct near 1:0.0001 probe_timeout_seconds
+        req cslow "$C_url/probe?target=127.0.0.1&count=4&interval=400ms" &
+        slow=$!
+        inflight=""
+        for _ in $(seq 40); do
+            req cif "$C_url/metrics"
+            inflight=$(mval "$tmp/cif.plain" icmp_exporter_probes_in_flight)
+            [ "$inflight" = 1 ] && break
+            sleep 0.05
+        done
+        check_detail="icmp_exporter_probes_in_flight = '$inflight' while a 1.2 s probe runs"
+        check "  a slow probe shows in icmp_exporter_probes_in_flight" [ "$inflight" = 1 ]
+        req c503 "$C_url/probe?target=127.0.0.1"
+        check "  a second concurrent probe: 503" want_code c503 503
+        check "  with Retry-After (seconds)" want_header c503 Retry-After '^[0-9]+$'
+        wait "$slow"
+        check "  the slow probe: 200, probe_success 1, 4 echoes" want_metric cslow eq 4 probe_icmp_echoes_received
+        req cafter "$C_url/probe?target=127.0.0.1"
+        check "  after it: 200 again" want_code cafter 200
+        req cm "$C_url/metrics"
+        check "  icmp_exporter_http_requests_total{code=503} >= 1" \
+            want_metric cm ge 1 icmp_exporter_http_requests_total code=503
+        check_detail="stderr of C: $(head -5 "$tmp/C.log")"
+        check "  --log.level=error: no debug/info lines" bash -c "! grep -qE 'level=(debug|info)' '$tmp/C.log'"
+        # SIGTERM while a probe is in flight: the request still gets an answer, exit 0 in 2 s.
+        req cterm "$C_url/probe?target=127.0.0.1&count=4&interval=400ms" &
+        slow=$!
+        for _ in $(seq 40); do
+            req cif "$C_url/metrics"
+            [ "$(mval "$tmp/cif.plain" icmp_exporter_probes_in_flight)" = 1 ] && break
+            sleep 0.05
+        done
+        stop_exporter C TERM 2
+        wait "$slow"
+        check_detail="exit status $stop_rc after ${stop_secs}s; stderr: $(tail -5 "$tmp/C.log")"
+        check "  SIGTERM with a probe in flight: exit 0 within 2 s" [ "$stop_rc" = 0 ]
+        check "  the in-flight request got a whole HTTP answer" want_code cterm 200 503
+    else
+        check "exporter C (max_concurrent_probes 1) serves" false
+    fi
+    stop_a
+}
 
 # ---------------------------------------------------------------------------------------
-# A last: still alive, clean exit on SIGTERM.
-check "A is alive at the end" alive A
-check_detail="A's stderr:
-$(grep -vE 'level=(debug|info)' "$tmp/A.log" | head -20)"
-check "A logged no sanitizer report" bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/A.log'"
-stop_exporter A TERM 2
-check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail:
-$(tail -15 "$tmp/A.log")"
-check "A: SIGTERM -> exit 0 within 2 s" [ "$stop_rc" = 0 ]
-check_detail=""
+sec_reload() {
+    start_a
+    req m3 "$a/metrics"
+
+    # Reload: SIGHUP and POST /-/reload, failure keeps the old configuration.
+    # wait_reload WANT: polls /metrics (3 s) until config_last_reload_successful == WANT.
+    wait_reload() {
+        for _ in $(seq 30); do
+            req rl "$a/metrics"
+            [ "$(mval "$tmp/rl.plain" icmp_exporter_config_last_reload_successful)" = "$1" ] && return 0
+            sleep 0.1
+        done
+        check_detail="after reload: icmp_exporter_config_last_reload_successful is '$(mval "$tmp/rl.plain" icmp_exporter_config_last_reload_successful)', expected $1 (polled 3 s); A's stderr tail:
+$(tail -5 "$tmp/A.log")"
+        return 1
+    }
+    ts1=$(mval "$tmp/m3.plain" icmp_exporter_config_last_reload_success_timestamp_seconds)
+    printf '{ "modules": { "icmp": { "icmp": { "ttl": 300 } } } }\n' >"$cfga"
+    kill -HUP "$A_pid"
+    check "SIGHUP with a bad file: reload_successful 0" wait_reload 0
+    check "  the error is logged at level error or warn, naming the file" \
+        grep -qE "level=(error|warn).*$(basename "$cfga")" "$tmp/A.log"
+    check "  A is alive" alive A
+    req rk1 "$a/probe?target=127.0.0.1&module=icmp_1s"
+    check "  old configuration kept: module icmp_1s still probes (200, success)" \
+        want_metric rk1 eq 1 probe_success
+    check "  old configuration kept: static target labels still there" \
+        want_metric rl eq 1 icmp_target_success "${t6l[@]}"
+    req rp1 -d '' "$a/-/reload"
+    check "POST /-/reload with a bad file: 500" want_code rp1 500
+    check "  the body is the error text (names the file and ttl)" want_body rp1 "$(basename "$cfga").*ttl"
+    write_cfg_a "$cfga" icmp_added lo6-reloaded
+    req pre "$a/metrics" # the counters just before the reload
+    req rb "$a/probe?target=127.0.0.1&module=icmp_added"
+    check "before reload: module icmp_added is unknown (400)" want_code rb 400
+    req rp2 -d '' "$a/-/reload"
+    check "POST /-/reload with the fixed file: 200" want_code rp2 200
+    check "  reload_successful 1" wait_reload 1
+    A=$ts1 B=$(mval "$tmp/rl.plain" icmp_exporter_config_last_reload_success_timestamp_seconds) \
+        check "  success timestamp advanced" num_ok "timestamps before/after" 'b > a'
+    req ra "$a/probe?target=127.0.0.1&module=icmp_added"
+    check "  the new module icmp_added probes: 200, success" want_metric ra eq 1 probe_success
+    check "  the static target has its new label site=lo6-reloaded" \
+        want_metric rl eq 1 icmp_target_success target=::1 site=lo6-reloaded
+    # A reload is no counter reset for targets it left unchanged; a changed one starts again.
+    A=$(mval "$tmp/pre.plain" icmp_target_echoes_sent_total target=127.0.0.1) \
+        B=$(mval "$tmp/rl.plain" icmp_target_echoes_sent_total target=127.0.0.1) \
+        check "  the unchanged target 127.0.0.1 keeps its counters (echoes_sent_total grew)" \
+        num_ok "before/after the reload" 'a >= 2 && b > a'
+    A=$(mval "$tmp/pre.plain" icmp_target_echoes_sent_total target=::1) \
+        B=$(mval "$tmp/rl.plain" icmp_target_echoes_sent_total target=::1 site=lo6-reloaded) \
+        check "  the relabelled target ::1 starts again (echoes_sent_total fell)" \
+        num_ok "before/after the reload" 'a >= 2 && b < a'
+    echo '{ "modules": ' >"$cfga"
+    req rp3 -d '' "$a/-/reload"
+    check "POST /-/reload with a syntax error: 500" want_code rp3 500
+    check "  reload_successful 0" wait_reload 0
+    write_cfg_a "$cfga" icmp_added2 lo6
+    kill -HUP "$A_pid"
+    check "SIGHUP with the fixed file: reload_successful 1" wait_reload 1
+    req ra2 "$a/probe?target=127.0.0.1&module=icmp_added2"
+    check "  the new module icmp_added2 probes: 200, success" want_metric ra2 eq 1 probe_success
+    check "A is alive after the reloads" alive A
+    stop_a
+}
+
+# ---------------------------------------------------------------------------------------
+sec_default() {
+    # B: no configuration file (the embedded default), JSON logs.
+    if start_exporter B "127.0.0.1" --log.format=json; then
+        check "B (default config, --log.format=json): every stderr line is a JSON object" \
+            pyrun jsonlog "$tmp/B.log"
+        for fam in ipv4 ipv6; do
+            mode=$("$py" "$tmp/h.py" jsonsocket "$tmp/B.log" $fam 2>&1)
+            check_detail="$mode"
+            check "  JSON log of the $fam socket mode: $want_mode" [ "$mode" = "$want_mode" ]
+        done
+        req bm "$B_url/metrics"
+        check "  /metrics: icmp_target_success{127.0.0.1} 1 (embedded default targets)" \
+            want_metric bm eq 1 icmp_target_success target=127.0.0.1 module=icmp
+        check "  /metrics: icmp_target_success{::1} 1" \
+            want_metric bm eq 1 icmp_target_success target=::1 module=icmp
+        check "  /metrics: promtool clean" promtool_clean bm
+        req bc "$B_url/config"
+        check "  /config: the embedded default (module icmp, 2 targets)" pyrun json "$tmp/bc.plain" \
+            'list(j["modules"]) == ["icmp"] and [t["target"] for t in j["targets"]] == ["127.0.0.1", "::1"]'
+        stop_exporter B INT 2
+        check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail: $(tail -5 "$tmp/B.log")"
+        check "  SIGINT: exit 0 within 2 s" [ "$stop_rc" = 0 ]
+    else
+        check "exporter B (embedded default config) serves" false
+    fi
+}
+
+"sec_$section"
 check_done

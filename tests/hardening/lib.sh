@@ -1,15 +1,14 @@
 # Shared helpers of the hardening tests (sourced, not run), on top of the exporter tests'
 # helpers: start_exporter, stop_exporter, req, want_*, mval, check... come from
-# tests/exporter/test_http.sh, sourced with ICMPX_HTTP_LIB_ONLY=1 (it also makes $tmp and
-# the cleanup trap that stops every exporter started).
+# tests/exporter/lib.sh (it also makes $tmp and the cleanup trap that stops every exporter
+# started, and every background job, with their processes).
 #
 # The caller sets bin (the exporter, or a wrapper that execs it, e.g. under valgrind) and
 # hammer (tests/hardening/hammer) before sourcing.
 # shellcheck shell=bash disable=SC2154,SC2034
 hx_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ICMPX_HTTP_LIB_ONLY=1
-# shellcheck source=../exporter/test_http.sh
-. "$hx_here/../exporter/test_http.sh" "$bin"
+# shellcheck source=../exporter/lib.sh
+. "$hx_here/../exporter/lib.sh"
 
 if [ -z "${NETLAB_V4_DELAY:-}" ] || [ -z "${NETLAB_RESPONDER_LOG:-}" ]; then
     echo "FAIL - no NETLAB_* variables: run me with tests/netlab/netlab.sh run -- $0 ..." >&2
@@ -43,40 +42,16 @@ all_true() {
     return 0
 }
 
-# hx_start NAME ARGS...: start_exporter NAME "127.0.0.1" ARGS... (test_http.sh), with its
-# wait for the first answer stretched by HX_SLOW: under Valgrind the exporter takes far more
-# than start_exporter's 15 s to listen. Sets NAME_pid, NAME_port, NAME_url like it. With
-# HX_PID_LOG set, appends "PID SCRIPT/NAME" to that file (valgrind.sh names its logs so).
+# hx_start NAME ARGS...: start_exporter NAME "127.0.0.1" ARGS... (tests/exporter/lib.sh),
+# with its wait for the first answer stretched by HX_SLOW: under Valgrind the exporter takes
+# far more than start_exporter's 15 s to listen. Sets NAME_pid, NAME_port, NAME_url like it.
+# With HX_PID_LOG set, appends "PID SCRIPT/NAME" to that file (valgrind.sh names its logs so).
 hx_start() {
-    local name=$1 port pid c i pidvar
+    local name=$1 pidvar=${1}_pid
     shift
-    if [ "$HX_SLOW" -le 1 ]; then
-        start_exporter "$name" "127.0.0.1" "$@" || return 1
-        pidvar=${name}_pid
-        [ -z "${HX_PID_LOG:-}" ] || echo "${!pidvar} $(basename "$0" .sh)/$name" >>"$HX_PID_LOG"
-        return 0
-    fi
-    port=$(pick_port) || return 1
-    "$bin" --web.listen-address="127.0.0.1:$port" "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
-    pid=$!
-    # shellcheck disable=SC2004 # live is an associative array (test_http.sh)
-    live[$pid]=$name
-    for ((i = 0; i < 150 * HX_SLOW; i++)); do
-        c=$(curl -sS --max-time 1 -o /dev/null -w '%{http_code}' \
-            "http://127.0.0.1:$port/-/healthy" 2>/dev/null)
-        if [ -n "$c" ] && [ "$c" != 000 ]; then
-            [ -z "${HX_PID_LOG:-}" ] || echo "$pid $(basename "$0" .sh)/$name" >>"$HX_PID_LOG"
-            printf -v "${name}_pid" %s "$pid"
-            printf -v "${name}_port" %s "$port"
-            printf -v "${name}_url" %s "http://127.0.0.1:$port"
-            return 0
-        fi
-        exited "$pid" && break
-        sleep 0.1
-    done
-    echo "exporter $name ($bin $*) did not serve; stderr:" >&2
-    sed 's/^/       | /' "$tmp/$name.log" | head -20 >&2
-    return 1
+    start_ready_s=$((15 * HX_SLOW)) start_exporter "$name" "127.0.0.1" "$@" || return 1
+    [ -z "${HX_PID_LOG:-}" ] || echo "${!pidvar} $(basename "$0" .sh)/$name" >>"$HX_PID_LOG"
+    return 0
 }
 
 # Process figures of a PID: resident set (kB), open descriptors, threads.

@@ -65,9 +65,10 @@ trap 'exit 130' INT TERM
 # The exporter: static targets on the delay host, the lossy host and the blackhole; one
 # module, icmp (the one the shipped /probe job asks for), sending 20 echoes 20 ms apart so
 # each probe measures loss, with buckets 0.5 ms wide around 5 ms and 20 ms. Timing: 19 x
-# 20 ms + 150 ms per echo fits the 600 ms timeout, which fits the 1 s scrape timeout (with
-# --timeout-offset=200ms the scrape header allows 800 ms), so a probe of the blackhole and a
-# /metrics scrape, which waits for it, both end well within the scrape timeout.
+# 20 ms + 150 ms per echo fits the 600 ms timeout, which fits the 2 s scrape timeout (with
+# --timeout-offset=200ms the scrape header allows 1.8 s), so a probe of the blackhole and a
+# /metrics scrape, which waits for it, both end well within the scrape timeout, also on a
+# busy machine (promcheck.py's SCRAPE_S).
 cat >"$tmp/exporter.json" <<EOF
 {
   "modules": {
@@ -151,7 +152,7 @@ echo "ok   - Prometheus $("$prometheus" --version 2>&1 | awk 'NR == 1 { print $3
 # Let it scrape (bounded), then check through its API.
 targets=prometheus=127.0.0.1:$prometheus_port,icmp_exporter=$exporter
 for t in ${probe_targets//,/ }; do targets+=",icmp_probe=$t"; done
-if ! promcheck wait "$prom_url" --samples "$samples" --timeout 60 --targets "$targets"; then
+if ! promcheck wait "$prom_url" --samples "$samples" --timeout 100 --targets "$targets"; then
     show_log prometheus "$tmp/prometheus.log"
     show_log exporter "$tmp/exporter.log"
     exit 1

@@ -48,16 +48,23 @@ check "run -- exit 3 exits 3" [ "$rc" = 3 ]
 check "after failure: $prefix gone" gone "$prefix"
 
 # SIGTERM while the command runs: prompt exit (143) and teardown, the command stopped.
+# Prompt means at once, not when the command ends by itself (after 30 s): a trap deferred
+# until the foreground child ends would take those 30 s. How long the teardown itself takes
+# is the kernel's (deleting namespaces takes seconds on a busy machine), so the bound is
+# the command's 30 s, not a few seconds.
 "$netlab" run -- sh -c 'echo $NETLAB_PREFIX >'"$tmp/p"'; exec sleep 30' &
 pid=$!
 wait_for_file "$tmp/p"
 prefix=$(cat "$tmp/p")
-start=$(date +%s)
+start=$(date +%s%N)
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
+took=$((($(date +%s%N) - start) / 1000000))
+echo "# SIGTERM to netlab.sh run: exit and teardown after $took ms"
 check "SIGTERM: exit 143 (got $rc)" [ "$rc" = 143 ]
-check "SIGTERM: handled within 5 s" [ $(($(date +%s) - start)) -lt 5 ]
+check "SIGTERM: handled before the command would have ended (${took} ms, under 20 s of its 30)" \
+    [ "$took" -lt 20000 ]
 check "after SIGTERM: $prefix gone" gone "$prefix"
 
 # SIGKILL leaves the lab behind; the next `gc` (which every `run` does first) removes it.

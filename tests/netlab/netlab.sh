@@ -228,6 +228,8 @@ lab_up() {
     responder=$(find_responder)
     mkdir -p "$dir"
     echo "$owner" >"$dir/owner"
+    # The test run it belongs to (ctest's ICMPX_TEST_RUN), for tests/suite_leftovers.sh.
+    echo "${ICMPX_TEST_RUN:-}" >"$dir/run"
 
     for ns in client anyip delay router far; do
         ip netns add "$p-$ns"
