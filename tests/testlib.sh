@@ -1,4 +1,5 @@
-# Shared helpers of the shell tests (sourced, not run).
+# Shared helpers of the shell tests (sourced, not run): checks, the Debian mirror, usage,
+# processes (exited) and ports (pick_port).
 # check NAME CMD...: runs CMD; prints "ok - NAME" or "FAIL - NAME" (plus $check_detail, if
 # set, indented) and counts failures. check_done: exit 1 when any check failed; first it
 # runs check_done_hook when a sourced library defines one (tests/exporter/lib.sh does: no
@@ -61,4 +62,21 @@ debian_mirror() {
 usage_exit() {
     awk '/^# Usage:/ { p = 1 } /^# Steps:/ { exit } p { sub(/^# ?/, ""); print }' "$0" >&2
     exit 2
+}
+
+# exited PID: true when PID is gone or a zombie (our child that has exited, not yet reaped).
+exited() {
+    local st
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -z "$st" ] || [ "$st" = Z ]
+}
+
+# pick_port: a TCP port nobody listens on now (a race remains: callers retry on EADDRINUSE).
+pick_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
+    done
+    return 1
 }

@@ -28,13 +28,6 @@ tmp=$(mktemp -d) || exit 1
 declare -A live=() # PID (= process group) -> instance name, for exporters not yet stopped
 lib_leaked=""      # "NAME: PID comm..." of processes a stopped exporter left in its group
 
-# exited PID: true when PID is gone or a zombie (our child that has exited, not yet reaped).
-exited() {
-    local st
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -z "$st" ] || [ "$st" = Z ]
-}
-
 # group_pids PGID: the live (not zombie) processes of process group PGID, one a line.
 group_pids() {
     local f st
@@ -123,15 +116,6 @@ if [ -n "$missing" ]; then
     echo "FAIL - missing:$missing" >&2
     exit 1
 fi
-
-pick_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
 
 # start_exporter NAME "HOST..." ARGS...: starts $bin with one --web.listen-address per HOST
 # (127.0.0.1, [::1]) on one free port, in a process group of its own, and waits until it

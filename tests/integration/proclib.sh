@@ -4,13 +4,6 @@
 # to run promcheck.py with) and here (this folder), and keeps helper_pid="" until
 # promcheck runs, so its cleanup can stop a helper still running.
 
-# exited PID: true when PID is gone or a zombie (our child that has exited, not yet reaped).
-exited() {
-    local st
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -z "$st" ] || [ "$st" = Z ]
-}
-
 alive() { ! exited "$1"; }
 
 # stop PID LIMIT_S: SIGTERM, then SIGKILL after LIMIT_S seconds; sets stop_rc (the exit
@@ -44,16 +37,6 @@ promcheck() {
     wait "$helper_pid" || rc=$?
     helper_pid=""
     return "$rc"
-}
-
-# pick_port: a TCP port nobody listens on now (a race remains: callers retry on EADDRINUSE).
-pick_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-    done
-    return 1
 }
 
 # show_log NAME FILE: the last lines of a log, indented, on stderr.
