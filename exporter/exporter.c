@@ -39,6 +39,7 @@ int exporter_open(struct exporter *x, const struct exporter_options *o, struct c
     x->config_path = o->config_path;
     x->web_config_path = o->web_config_path;
     x->timeout_offset_ns = o->timeout_offset_ns;
+    x->route_prefix = o->route_prefix != NULL ? o->route_prefix : "";
     clock_gettime(CLOCK_REALTIME, &now);
     x->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
     pthread_mutex_init(&x->lock, NULL);

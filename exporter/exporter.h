@@ -45,6 +45,7 @@ struct auth;
 /* What the exporter is started with (main.c's flags). */
 struct exporter_options {
     struct log_config log;
+    const char *route_prefix;    /* "" or "/path" (no trailing '/'): where the routes live */
     const char *config_path;     /* NULL: the embedded default */
     const char *web_config_path; /* --web.config.file, or NULL */
     int64_t timeout_offset_ns;
@@ -61,7 +62,8 @@ struct exporter {
     char *tls_cert_file; /* the TLS files the server started with (NULL: plain HTTP) */
     char *tls_key_file;
     int64_t timeout_offset_ns;
-    double start_time; /* CLOCK_REALTIME seconds */
+    const char *route_prefix; /* "" or "/path": every route lives below it */
+    double start_time;        /* CLOCK_REALTIME seconds */
 
     /* Starting a probe holds it for reading; exporter_stop takes it to set stopping. */
     pthread_rwlock_t run_lock;

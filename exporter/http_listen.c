@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -148,8 +149,10 @@ static int open_listener(const struct sockaddr_storage *ss, bool any, uint16_t p
     return fd;
 }
 
-int server_prepare(struct server **out, struct exporter *x, const char *const *listen, size_t n,
-                   const struct config *cfg, char *err, size_t errlen)
+/* A server with nothing to listen on yet, its TLS files read when cfg's web section names
+ * them. Returns 0 or -errno with the reason in err. */
+static int server_new(struct server **out, struct exporter *x, const struct config *cfg, char *err,
+                      size_t errlen)
 {
     struct server *s = calloc(1, sizeof(*s));
     const struct config_web *web = config_web(cfg);
@@ -164,11 +167,6 @@ int server_prepare(struct server **out, struct exporter *x, const char *const *l
     s->max_per_ip = config_limits(cfg)->max_connections_per_ip;
     for (size_t i = 0; i < HTTP_MAX_DAEMONS; i++)
         s->fds[i] = -1;
-    if (n > HTTP_MAX_DAEMONS) {
-        snprintf(err, errlen, "at most %d listen addresses", HTTP_MAX_DAEMONS);
-        server_stop(s);
-        return -EINVAL;
-    }
     if (web->tls_cert_file != NULL) {
         const char *failed = web->tls_cert_file;
         rc = read_small_file(web->tls_cert_file, &s->tls_cert, &s->tls_cert_len);
@@ -182,6 +180,23 @@ int server_prepare(struct server **out, struct exporter *x, const char *const *l
             return rc;
         }
     }
+    *out = s;
+    return 0;
+}
+
+int server_prepare(struct server **out, struct exporter *x, const char *const *listen, size_t n,
+                   const struct config *cfg, char *err, size_t errlen)
+{
+    struct server *s;
+    int rc;
+
+    *out = NULL;
+    if (n > HTTP_MAX_DAEMONS) {
+        snprintf(err, errlen, "at most %d listen addresses", HTTP_MAX_DAEMONS);
+        return -EINVAL;
+    }
+    if ((rc = server_new(&s, x, cfg, err, errlen)) < 0)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         struct sockaddr_storage ss = {0};
         bool any = false;
@@ -201,6 +216,72 @@ int server_prepare(struct server **out, struct exporter *x, const char *const *l
         s->fds[i] = rc;
         s->n_fds = i + 1;
     }
+    *out = s;
+    return 0;
+}
+
+/* A decimal environment variable in [1, max], or 0 when absent or malformed. */
+static unsigned long env_number(const char *name, unsigned long max)
+{
+    const char *v = getenv(name);
+    char *end;
+    unsigned long n;
+
+    if (v == NULL || *v < '0' || *v > '9')
+        return 0;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    return errno == 0 && *end == '\0' && n <= max ? n : 0;
+}
+
+int server_prepare_systemd(struct server **out, struct exporter *x, const struct config *cfg,
+                           size_t *n_sockets, char *err, size_t errlen)
+{
+    /* sd_listen_fds(3): LISTEN_PID names this process, LISTEN_FDS sockets from descriptor 3
+     * on. Read without libsystemd: two variables are the whole protocol. */
+    unsigned long pid = env_number("LISTEN_PID", (unsigned long)INT32_MAX);
+    unsigned long n = env_number("LISTEN_FDS", HTTP_MAX_DAEMONS + 1);
+    struct server *s;
+    int rc;
+
+    *out = NULL;
+    if (pid != (unsigned long)getpid() || n == 0) {
+        snprintf(err, errlen,
+                 "--web.systemd-socket: systemd passed no sockets (LISTEN_PID and LISTEN_FDS "
+                 "do not name this process): start it from a .socket unit");
+        return -ENOENT;
+    }
+    if (n > HTTP_MAX_DAEMONS) {
+        snprintf(err, errlen, "--web.systemd-socket: at most %d sockets", HTTP_MAX_DAEMONS);
+        return -EINVAL;
+    }
+    if ((rc = server_new(&s, x, cfg, err, errlen)) < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        int fd = 3 + (int)i, listening = 0, flags;
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss), olen = sizeof(listening);
+
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 || !listening) {
+            snprintf(err, errlen,
+                     "--web.systemd-socket: descriptor %d is not a listening TCP socket", fd);
+            server_stop(s);
+            return -EINVAL;
+        }
+        flags = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        s->fds[i] = fd;
+        s->families[i] = ss.ss_family;
+        s->n_fds = i + 1;
+    }
+    /* Not for the children of the children: the sockets are ours now. */
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    *n_sockets = n;
     *out = s;
     return 0;
 }

@@ -20,6 +20,14 @@ struct server;
 int server_prepare(struct server **out, struct exporter *x, const char *const *listen, size_t n,
                    const struct config *cfg, char *err, size_t errlen);
 
+/*
+ * Like server_prepare, with the listening sockets systemd passed (socket activation,
+ * --web.systemd-socket) instead of addresses to bind; *n_sockets says how many. Returns 0,
+ * or -errno with the reason in err (-ENOENT: systemd passed none).
+ */
+int server_prepare_systemd(struct server **out, struct exporter *x, const struct config *cfg,
+                           size_t *n_sockets, char *err, size_t errlen);
+
 /* Starts serving on the prepared sockets (a polling thread per address). Returns 0 or
  * -errno with the reason in err (the server must then be stopped). */
 int server_run(struct server *s, char *err, size_t errlen);

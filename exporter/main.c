@@ -37,28 +37,35 @@
 
 static void print_usage(FILE *out)
 {
-    fputs("usage: icmp_exporter [flags]\n"
-          "\n"
-          "Prometheus exporter measuring networks with ICMP echo.\n"
-          "\n"
-          "  --config.file=PATH           configuration file, JSON or blackbox_exporter's YAML\n"
-          "                               (default: the embedded configuration)\n"
-          "  --web.config.file=PATH       exporter-toolkit web configuration (YAML): TLS and\n"
-          "                               basic-auth users\n"
-          "  --config.check               validate the configuration, print the result, exit "
-          "0 or 1\n"
-          "  --web.listen-address=ADDR    address to listen on, host:port or :port; repeatable\n"
-          "                               (default: the configuration's, else :9723)\n"
-          "  --timeout-offset=DURATION    subtracted from X-Prometheus-Scrape-Timeout-Seconds, "
-          "a\n"
-          "                               duration or seconds (500ms, 0.5; default 500ms)\n"
-          "  --user=USER                  after opening its sockets, run as USER (name or uid)\n"
-          "                               instead of root; capabilities are dropped in any case\n"
-          "  --log.level=LEVEL            debug, info, warn or error (default info)\n"
-          "  --log.format=FORMAT          logfmt or json (default logfmt)\n"
-          "  --help                       show this help and exit\n"
-          "  --version                    show version information and exit\n",
-          out);
+    fputs(
+        "usage: icmp_exporter [flags]\n"
+        "\n"
+        "Prometheus exporter measuring networks with ICMP echo.\n"
+        "\n"
+        "  --config.file=PATH           configuration file, JSON or blackbox_exporter's YAML\n"
+        "                               (default: the embedded configuration)\n"
+        "  --web.config.file=PATH       exporter-toolkit web configuration (YAML): TLS and\n"
+        "                               basic-auth users\n"
+        "  --config.check               validate the configuration, print the result, exit "
+        "0 or 1\n"
+        "  --web.listen-address=ADDR    address to listen on, host:port or :port; repeatable\n"
+        "                               (default: the configuration's, else :9723)\n"
+        "  --web.systemd-socket         listen on the sockets systemd passes (socket\n"
+        "                               activation) instead of listen addresses\n"
+        "  --web.external-url=URL       the URL the exporter is reached at; its path is the\n"
+        "                               route prefix (http://host:9723/icmp/ serves /icmp/probe)\n"
+        "  --web.route-prefix=PATH      where the routes live (default: the external URL's\n"
+        "                               path, else /)\n"
+        "  --timeout-offset=DURATION    subtracted from X-Prometheus-Scrape-Timeout-Seconds, "
+        "a\n"
+        "                               duration or seconds (500ms, 0.5; default 500ms)\n"
+        "  --user=USER                  after opening its sockets, run as USER (name or uid)\n"
+        "                               instead of root; capabilities are dropped in any case\n"
+        "  --log.level=LEVEL            debug, info, warn or error (default info)\n"
+        "  --log.format=FORMAT          logfmt or json (default logfmt)\n"
+        "  --help                       show this help and exit\n"
+        "  --version                    show version information and exit\n",
+        out);
 }
 
 /* Prometheus exporters' multi-line form (`prometheus --version`), with the C compiler in
@@ -103,7 +110,53 @@ struct options {
     int64_t timeout_offset_ns;
     const char *user;
     struct log_config log;
+    bool systemd_socket;
+    char route_prefix[256]; /* "" or "/path", from --web.route-prefix or --web.external-url */
+    bool route_prefix_set;  /* by --web.route-prefix, which wins over the URL's path */
 };
+
+/*
+ * Sets o->route_prefix from a path: "" for "/" or "", else the path without its trailing
+ * '/'. Only URL path characters that need no escaping in HTML or a redirect are allowed
+ * (the landing page's links carry the prefix). Returns 0 or -EINVAL.
+ */
+static int set_route_prefix(struct options *o, const char *path, size_t len)
+{
+    while (len > 0 && path[len - 1] == '/')
+        len--;
+    if (len >= sizeof(o->route_prefix) || (len > 0 && path[0] != '/'))
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        char c = path[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '/' || c == '-' || c == '.' || c == '_' || c == '~') ||
+            (c == '/' && i > 0 && path[i - 1] == '/'))
+            return -EINVAL;
+    }
+    memcpy(o->route_prefix, path, len);
+    o->route_prefix[len] = '\0';
+    return 0;
+}
+
+/* --web.external-url: an absolute http(s) URL; its path is the default route prefix, as in
+ * blackbox_exporter. Returns 0 or -EINVAL. */
+static int set_external_url(struct options *o, const char *url)
+{
+    const char *host, *path;
+
+    if (strncmp(url, "http://", 7) == 0)
+        host = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        host = url + 8;
+    else
+        return -EINVAL;
+    if (*host == '\0' || *host == '/' || strpbrk(url, "?#") != NULL)
+        return -EINVAL;
+    path = strchr(host, '/');
+    if (o->route_prefix_set)
+        return 0;
+    return path != NULL ? set_route_prefix(o, path, strlen(path)) : 0;
+}
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_flags(int argc, char **argv, struct options *o)
@@ -124,6 +177,10 @@ static int parse_flags(int argc, char **argv, struct options *o)
             o->check = true;
             continue;
         }
+        if (strcmp(argv[i], "--web.systemd-socket") == 0) {
+            o->systemd_socket = true;
+            continue;
+        }
         if ((v = flag_value(argc, argv, &i, "--config.file", &missing)) != NULL) {
             o->config_file = v;
         } else if ((v = flag_value(argc, argv, &i, "--web.config.file", &missing)) != NULL) {
@@ -140,6 +197,20 @@ static int parse_flags(int argc, char **argv, struct options *o)
                         "icmp_exporter: --timeout-offset: bad duration '%s' (250ms, 1s, or "
                         "seconds: 0.5)\n",
                         v);
+                return 2;
+            }
+        } else if ((v = flag_value(argc, argv, &i, "--web.route-prefix", &missing)) != NULL) {
+            if (set_route_prefix(o, v, strlen(v)) < 0) {
+                fprintf(stderr, "icmp_exporter: --web.route-prefix: want a path like /icmp "
+                                "(letters, digits, '/', '-', '.', '_', '~')\n");
+                return 2;
+            }
+            o->route_prefix_set = true;
+        } else if ((v = flag_value(argc, argv, &i, "--web.external-url", &missing)) != NULL) {
+            if (set_external_url(o, v) < 0) {
+                fprintf(stderr, "icmp_exporter: --web.external-url: want an absolute http(s) URL "
+                                "without query, like http://host:9723/icmp/ (its path: letters, "
+                                "digits, '/', '-', '.', '_', '~')\n");
                 return 2;
             }
         } else if ((v = flag_value(argc, argv, &i, "--user", &missing)) != NULL) {
@@ -295,11 +366,12 @@ static int serve(struct options *o, struct config *cfg)
     struct exporter_options xo = {.log = o->log,
                                   .config_path = o->config_file,
                                   .web_config_path = o->web_config_file,
-                                  .timeout_offset_ns = o->timeout_offset_ns};
+                                  .timeout_offset_ns = o->timeout_offset_ns,
+                                  .route_prefix = o->route_prefix};
     struct server *server = NULL;
     const struct config_web *web = config_web(cfg);
     const char *const *listen = o->listen;
-    size_t n_listen = o->n_listen;
+    size_t n_listen = o->n_listen, n_systemd = 0;
     char err[512];
     sigset_t set;
     int rc, status = 1;
@@ -329,7 +401,8 @@ static int serve(struct options *o, struct config *cfg)
         listen = web->listen_addresses;
         n_listen = web->n_listen_addresses;
     }
-    rc = server_prepare(&server, &x, listen, n_listen, cfg, err, sizeof(err));
+    rc = o->systemd_socket ? server_prepare_systemd(&server, &x, cfg, &n_systemd, err, sizeof(err))
+                           : server_prepare(&server, &x, listen, n_listen, cfg, err, sizeof(err));
     if (rc < 0) {
         log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the HTTP server", "err", err, NULL);
         goto out;
@@ -354,9 +427,17 @@ static int serve(struct options *o, struct config *cfg)
         log_write(&x.log, LOG_LEVEL_ERROR, "cannot start the HTTP server", "err", err, NULL);
         goto out;
     }
-    for (size_t i = 0; i < n_listen; i++)
+    for (size_t i = 0; !o->systemd_socket && i < n_listen; i++)
         log_write(&x.log, LOG_LEVEL_INFO, "listening", "address", listen[i], "tls",
                   x.tls_cert_file != NULL ? "true" : "false", NULL);
+    for (size_t i = 0; i < n_systemd; i++) {
+        char fd[16];
+        snprintf(fd, sizeof(fd), "%zu", 3 + i);
+        log_write(&x.log, LOG_LEVEL_INFO, "listening", "systemd_socket_fd", fd, "tls",
+                  x.tls_cert_file != NULL ? "true" : "false", NULL);
+    }
+    if (x.route_prefix[0] != '\0')
+        log_write(&x.log, LOG_LEVEL_INFO, "routes", "prefix", x.route_prefix, NULL);
     log_write(&x.log, LOG_LEVEL_INFO, "started", "version", ICMPX_VERSION, "config",
               o->config_file != NULL ? o->config_file : "(embedded default)", "user",
               o->user != NULL ? o->user : "(unchanged)", NULL);

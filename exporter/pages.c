@@ -53,18 +53,20 @@ enum MHD_Result http_page_landing(struct exporter *x, struct MHD_Connection *con
     enum MHD_Result rc;
 
     text_buf_init(&b, 1 << 20);
-    text_buf_printf(
-        &b,
-        "<!DOCTYPE html>\n<html><head><title>icmp_exporter</title></head><body>\n"
-        "<h1>icmp_exporter</h1>\n<p>Version %s. ICMP sockets: IPv4 %s, IPv6 %s.</p>\n"
-        "<ul>\n<li><a href=\"/metrics\">Metrics</a></li>\n"
-        "<li><a href=\"/probe?target=127.0.0.1&amp;module=icmp&amp;debug=true\">Debug probe of "
-        "127.0.0.1</a></li>\n<li><a href=\"/config\">Configuration</a></li>\n"
-        "<li><a href=\"/-/healthy\">Health</a></li>\n</ul>\n<h2>Recent probes</h2>\n"
-        "<table border=\"1\"><tr><th>Module</th><th>Target</th><th>Result</th>"
-        "<th>Duration</th><th>Debug</th></tr>\n",
-        ICMPX_VERSION, icmp_socket_mode_name(icmp_engine_mode(x->engine, AF_INET)),
-        icmp_socket_mode_name(icmp_engine_mode(x->engine, AF_INET6)));
+    /* Links carry the route prefix (main.c allows only URL path characters in it). */
+    const char *pf = x->route_prefix;
+
+    text_buf_printf(&b,
+                    "<!DOCTYPE html>\n<html><head><title>icmp_exporter</title></head><body>\n"
+                    "<h1>icmp_exporter</h1>\n<p>Version %s. ICMP sockets: IPv4 %s, IPv6 %s.</p>\n"
+                    "<ul>\n<li><a href=\"%s/metrics\">Metrics</a></li>\n"
+                    "<li><a href=\"%s/probe?target=127.0.0.1&amp;module=icmp&amp;debug=true\">"
+                    "Debug probe of 127.0.0.1</a></li>\n<li><a href=\"%s/config\">Configuration"
+                    "</a></li>\n<li><a href=\"%s/-/healthy\">Health</a></li>\n</ul>\n"
+                    "<h2>Recent probes</h2>\n<table border=\"1\"><tr><th>Module</th><th>Target"
+                    "</th><th>Result</th><th>Duration</th><th>Debug</th></tr>\n",
+                    ICMPX_VERSION, icmp_socket_mode_name(icmp_engine_mode(x->engine, AF_INET)),
+                    icmp_socket_mode_name(icmp_engine_mode(x->engine, AF_INET6)), pf, pf, pf, pf);
     pthread_mutex_lock(&x->lock);
     for (size_t i = 0; i < x->history_len; i++) {
         const struct probe_record *r =
@@ -73,8 +75,8 @@ enum MHD_Result http_page_landing(struct exporter *x, struct MHD_Connection *con
         put_html(&b, r->module);
         text_buf_append_str(&b, "</td><td>");
         put_html(&b, r->target);
-        text_buf_printf(&b, "</td><td>%s</td><td>%.6fs</td><td><a href=\"/probe?target=",
-                        r->success ? "Success" : "<strong>Failure</strong>", r->duration);
+        text_buf_printf(&b, "</td><td>%s</td><td>%.6fs</td><td><a href=\"%s/probe?target=",
+                        r->success ? "Success" : "<strong>Failure</strong>", r->duration, pf);
         put_query(&b, r->target);
         text_buf_append_str(&b, "&amp;module=");
         put_query(&b, r->module);

@@ -35,7 +35,15 @@ static enum MHD_Result route_request(struct exporter *x, struct MHD_Connection *
                                      const char *url, const char *method, void **con_cls)
 {
     const struct route *route = NULL;
+    size_t plen = strlen(x->route_prefix);
 
+    /* Under --web.route-prefix (or --web.external-url's path) every route lives below the
+     * prefix, as in blackbox_exporter; the prefix alone is the landing page. */
+    if (plen > 0) {
+        if (strncmp(url, x->route_prefix, plen) != 0 || (url[plen] != '/' && url[plen] != '\0'))
+            return http_respond_text(x, conn, MHD_HTTP_NOT_FOUND, "not found");
+        url = url[plen] == '\0' ? "/" : url + plen;
+    }
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(url, routes[i].path) == 0)
             route = &routes[i];
