@@ -11,9 +11,8 @@
 set -uo pipefail
 bin=${1:?usage: test_blackbox.sh ICMP_EXPORTER}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ICMPX_HTTP_LIB_ONLY=1
-# shellcheck source=../exporter/test_http.sh
-. "$here/../exporter/test_http.sh" "$bin"
+# shellcheck source=../exporter/lib.sh
+. "$here/../exporter/lib.sh"
 
 stock=/etc/prometheus/blackbox.yml
 missing=""
