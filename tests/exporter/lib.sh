@@ -28,13 +28,6 @@ tmp=$(mktemp -d) || exit 1
 declare -A live=() # PID (= process group) -> instance name, for exporters not yet stopped
 lib_leaked=""      # "NAME: PID comm..." of processes a stopped exporter left in its group
 
-# exited PID: true when PID is gone or a zombie (our child that has exited, not yet reaped).
-exited() {
-    local st
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -z "$st" ] || [ "$st" = Z ]
-}
-
 # group_pids PGID: the live (not zombie) processes of process group PGID, one a line.
 group_pids() {
     local f st
@@ -123,15 +116,6 @@ if [ -n "$missing" ]; then
     echo "FAIL - missing:$missing" >&2
     exit 1
 fi
-
-pick_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
 
 # start_exporter NAME "HOST..." ARGS...: starts $bin with one --web.listen-address per HOST
 # (127.0.0.1, [::1]) on one free port, in a process group of its own, and waits until it
@@ -231,15 +215,19 @@ $(tail -20 "$tmp/$1.log")"
 }
 
 # req ID CURL_ARGS... URL: one HTTP request (curl -sS, bounded). Body in $tmp/ID.body, headers
-# in $tmp/ID.hdr, status in $tmp/ID.code (000: no answer), the request in $tmp/ID.req.
+# in $tmp/ID.hdr, status in $tmp/ID.code (000: no answer), the request in $tmp/ID.req,
+# curl's time_pretransfer and time_total in $tmp/ID.time (see req_secs).
 # A gzip body is also decoded into $tmp/ID.plain (else ID.plain is the body).
 req() {
-    local id=$1
+    local id=$1 code="" times=""
     shift
     printf 'curl %s\n' "$*" >"$tmp/$id.req"
     curl -sS -g --max-time "${req_max_time:-15}" -o "$tmp/$id.body" -D "$tmp/$id.hdr" \
-        -w '%{http_code}' "$@" >"$tmp/$id.code" 2>"$tmp/$id.err"
-    [ -s "$tmp/$id.code" ] || echo 000 >"$tmp/$id.code"
+        -w '%{http_code}\n%{time_pretransfer} %{time_total}\n' "$@" >"$tmp/$id.w" \
+        2>"$tmp/$id.err"
+    { read -r code && read -r times; } <"$tmp/$id.w"
+    echo "${code:-000}" >"$tmp/$id.code"
+    echo "$times" >"$tmp/$id.time"
     touch "$tmp/$id.body" "$tmp/$id.hdr"
     if [ "$(hdr "$id" Content-Encoding)" = gzip ]; then
         gzip -dc <"$tmp/$id.body" >"$tmp/$id.plain" 2>/dev/null || : >"$tmp/$id.plain"
@@ -249,6 +237,10 @@ req() {
 }
 
 code_of() { cat "$tmp/$1.code"; }
+# req_secs ID: how long the server took to answer request ID, in seconds, as curl measured
+# it: from the request sent to the last byte received (not curl's start, which a busy
+# machine delays as much as it likes).
+req_secs() { awk '{ printf "%.3f", $2 - $1 }' "$tmp/$1.time"; }
 body() { cat "$tmp/$1.plain"; }
 # hdr ID NAME: the value of a response header (last response, case-insensitive name).
 hdr() {
