@@ -2,7 +2,7 @@
 # check NAME CMD...: runs CMD; prints "ok - NAME" or "FAIL - NAME" (plus $check_detail, if
 # set, indented) and counts failures. check_done: exit 1 when any check failed; first it
 # runs check_done_hook when a sourced library defines one (tests/exporter/lib.sh does: no
-# stopped exporter left a process behind).
+# stopped exporter left a process behind). Also exited PID and pick_port, below.
 check_failures=0
 check_detail=""
 
@@ -25,4 +25,21 @@ check_done() {
         exit 1
     fi
     echo "$(basename "$0"): all checks passed"
+}
+
+# exited PID: true when PID is gone or a zombie (our child that has exited, not yet reaped).
+exited() {
+    local st
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -z "$st" ] || [ "$st" = Z ]
+}
+
+# pick_port: a free TCP port for a listener on loopback (20000..59999; bounded tries).
+pick_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
+    done
+    return 1
 }

@@ -79,13 +79,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# exited PID: true when PID is gone or a zombie (our child that has exited, not yet reaped).
-exited() {
-    local st
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -z "$st" ] || [ "$st" = Z ]
-}
-
 alive() { ! exited "$1"; }
 
 # promcheck ARGS...: runs promcheck.py in the background and waits for it, so that SIGTERM
@@ -97,15 +90,6 @@ promcheck() {
     wait "$helper_pid" || rc=$?
     helper_pid=""
     return "$rc"
-}
-
-pick_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-    done
-    return 1
 }
 
 # show_log NAME FILE: the last lines of a log, indented, on stderr.
