@@ -26,7 +26,7 @@ py=/usr/bin/python3
 
 tmp=$(mktemp -d) || exit 1
 declare -A live=() # PID (= process group) -> instance name, for exporters not yet stopped
-lib_leaked=""      # "NAME: PID comm..." of processes a stopped exporter left in its group
+lib_leaked=""      # what stopped exporters left in their groups (stop_exporter), for the check
 
 # group_pids PGID: the live (not zombie) processes of process group PGID, one a line.
 group_pids() {
@@ -144,6 +144,15 @@ start_exporter() {
                 "${start_curl_opts[@]}" "${start_scheme:-http}://${hosts%% *}:$port/-/healthy" \
                 2>/dev/null)
             if [ -n "$c" ] && [ "$c" != 000 ]; then
+                # Stopping by group relies on it (a caller running with job control, set -m,
+                # would make setsid fork and $! its short-lived parent).
+                local -a fld
+                read -r -a fld <<<"$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)"
+                if [ "${fld[2]:-}" != "$pid" ]; then
+                    echo "exporter $name (PID $pid) is not the leader of its process group" \
+                        "(group ${fld[2]:-?})" >&2
+                    return 1
+                fi
                 printf -v "${name}_pid" %s "$pid"
                 printf -v "${name}_port" %s "$port"
                 printf -v "${name}_url" %s "${start_scheme:-http}://${hosts%% *}:$port"
