@@ -3,7 +3,7 @@
 # check NAME CMD...: runs CMD; prints "ok - NAME" or "FAIL - NAME" (plus $check_detail, if
 # set, indented) and counts failures. check_done: exit 1 when any check failed; first it
 # runs check_done_hook when a sourced library defines one (tests/exporter/lib.sh does: no
-# stopped exporter left a process behind).
+# stopped exporter left a process behind). Also exited PID and pick_port, below.
 check_failures=0
 check_detail=""
 

@@ -1107,15 +1107,21 @@ static void sc_deadline(struct icmp_engine *e, const struct fam *f)
     fprintf(stderr, "%s: sent %u received %u, completed after %.1f ms\n", what, t->job.sent,
             t->job.received, (double)took / 1e6);
     CHECK(!t->job.cancelled);
-    /* Echoes at 0, 100, 200, 300 ms; the next one would be past the deadline. */
-    if (t->job.sent != 4)
-        TEST_FAIL_AT("%s: sent %u, want 4", what, t->job.sent);
-    if (t->job.received < 3)
-        TEST_FAIL_AT("%s: received %u, want 4 (3 if the last reply missed the deadline)", what,
-                     t->job.received);
-    if (took > 400 * TU_MS || took < 300 * TU_MS)
-        TEST_FAIL_AT("%s: completed %.1f ms after submit, want by the deadline at 350", what,
-                     (double)took / 1e6);
+    /* Echoes due at 0, 100, 200, 300 ms; the next one would be past the deadline. The one
+     * due at 300 ms goes out only if the engine thread runs within the 50 ms before the
+     * deadline, which is the scheduler's to grant (a loaded run sent 3, woken at 360 ms);
+     * the promise is that nothing goes out after the deadline (below) and that the job
+     * ends at the deadline, not at the echoes' 1 s timeout or after its ten echoes
+     * (900 ms). */
+    if (t->job.sent < 3 || t->job.sent > 4)
+        TEST_FAIL_AT("%s: sent %u, want 4 (3 if the engine woke after 350 ms)", what, t->job.sent);
+    if (t->job.received + 1 < t->job.sent)
+        TEST_FAIL_AT("%s: received %u of %u, want all (but the last if its reply missed the "
+                     "deadline)",
+                     what, t->job.received, t->job.sent);
+    if (took > 700 * TU_MS || took < 300 * TU_MS)
+        TEST_FAIL_AT("%s: completed %.1f ms after submit, want at the deadline at 350 (300..700)",
+                     what, (double)took / 1e6);
     for (uint32_t i = 4; i < 10; i++) {
         if (t->results[i].sent)
             TEST_FAIL_AT("%s: echo %u sent after the deadline", what, i);

@@ -26,7 +26,7 @@ py=/usr/bin/python3
 
 tmp=$(mktemp -d) || exit 1
 declare -A live=() # PID (= process group) -> instance name, for exporters not yet stopped
-lib_leaked=""      # "NAME: PID comm..." of processes a stopped exporter left in its group
+lib_leaked=""      # what stopped exporters left in their groups (stop_exporter), for the check
 
 # group_pids PGID: the live (not zombie) processes of process group PGID, one a line.
 group_pids() {
@@ -144,6 +144,15 @@ start_exporter() {
                 "${start_curl_opts[@]}" "${start_scheme:-http}://${hosts%% *}:$port/-/healthy" \
                 2>/dev/null)
             if [ -n "$c" ] && [ "$c" != 000 ]; then
+                # Stopping by group relies on it (a caller running with job control, set -m,
+                # would make setsid fork and $! its short-lived parent).
+                local -a fld
+                read -r -a fld <<<"$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)"
+                if [ "${fld[2]:-}" != "$pid" ]; then
+                    echo "exporter $name (PID $pid) is not the leader of its process group" \
+                        "(group ${fld[2]:-?})" >&2
+                    return 1
+                fi
                 printf -v "${name}_pid" %s "$pid"
                 printf -v "${name}_port" %s "$port"
                 printf -v "${name}_url" %s "${start_scheme:-http}://${hosts%% *}:$port"
@@ -215,15 +224,19 @@ $(tail -20 "$tmp/$1.log")"
 }
 
 # req ID CURL_ARGS... URL: one HTTP request (curl -sS, bounded). Body in $tmp/ID.body, headers
-# in $tmp/ID.hdr, status in $tmp/ID.code (000: no answer), the request in $tmp/ID.req.
+# in $tmp/ID.hdr, status in $tmp/ID.code (000: no answer), the request in $tmp/ID.req,
+# curl's time_pretransfer and time_total in $tmp/ID.time (see req_secs).
 # A gzip body is also decoded into $tmp/ID.plain (else ID.plain is the body).
 req() {
-    local id=$1
+    local id=$1 code="" times=""
     shift
     printf 'curl %s\n' "$*" >"$tmp/$id.req"
     curl -sS -g --max-time "${req_max_time:-15}" -o "$tmp/$id.body" -D "$tmp/$id.hdr" \
-        -w '%{http_code}' "$@" >"$tmp/$id.code" 2>"$tmp/$id.err"
-    [ -s "$tmp/$id.code" ] || echo 000 >"$tmp/$id.code"
+        -w '%{http_code}\n%{time_pretransfer} %{time_total}\n' "$@" >"$tmp/$id.w" \
+        2>"$tmp/$id.err"
+    { read -r code && read -r times; } <"$tmp/$id.w"
+    echo "${code:-000}" >"$tmp/$id.code"
+    echo "$times" >"$tmp/$id.time"
     touch "$tmp/$id.body" "$tmp/$id.hdr"
     if [ "$(hdr "$id" Content-Encoding)" = gzip ]; then
         gzip -dc <"$tmp/$id.body" >"$tmp/$id.plain" 2>/dev/null || : >"$tmp/$id.plain"
@@ -233,6 +246,10 @@ req() {
 }
 
 code_of() { cat "$tmp/$1.code"; }
+# req_secs ID: how long the server took to answer request ID, in seconds, as curl measured
+# it: from the request sent to the last byte received (not curl's start, which a busy
+# machine delays as much as it likes).
+req_secs() { awk '{ printf "%.3f", $2 - $1 }' "$tmp/$1.time"; }
 body() { cat "$tmp/$1.plain"; }
 # hdr ID NAME: the value of a response header (last response, case-insensitive name).
 hdr() {

@@ -433,15 +433,18 @@ cat >"$tmp/cfg_m.json" <<EOF
                { "target": "$NETLAB_V4_DELAY", "module": "slow" } ]
 }
 EOF
+# The time to answer is curl's, from the request sent to the answer's end: what the server
+# took, not what a busy machine took to start curl. The exporter's promise is the cut at
+# 0.7 s instead of the module's 3 s; the 0.5 s offset after it is for rendering and
+# sending, and the bound of 2 s tells the cut from the timeout with room for a machine that
+# keeps the exporter waiting for a CPU.
 if start_exporter M "127.0.0.1" --config.file="$tmp/cfg_m.json"; then
-    t0=$(date +%s%N)
     req mh -H 'X-Prometheus-Scrape-Timeout-Seconds: 1.2' "$M_url/metrics"
-    t1=$(date +%s%N)
-    secs_h=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    secs_h=$(req_secs mh)
     check "M: /metrics with a 1.2 s scrape timeout: 200" want_code mh 200
     check_detail="answered after ${secs_h}s"
-    check "  answered within 1.2 s (0.7 s allowed + rendering), not after the 3 s module timeout" \
-        awk -v s="$secs_h" 'BEGIN { exit !(s >= 0.6 && s < 1.2) }'
+    check "  answered at the 0.7 s cut (0.6..2 s), not after the 3 s module timeout" \
+        awk -v s="$secs_h" 'BEGIN { exit !(s >= 0.6 && s < 2) }'
     check "  the blackhole: icmp_target_success 0" \
         want_metric mh eq 0 icmp_target_success target="$NETLAB_V4_BLACKHOLE"
     check "  the delay host: all 3 echoes answered within the cut" \
@@ -451,13 +454,11 @@ if start_exporter M "127.0.0.1" --config.file="$tmp/cfg_m.json"; then
     check "M: a bad scrape timeout header: 400" want_code mbad 400
     req mlow -H 'X-Prometheus-Scrape-Timeout-Seconds: 0.4' "$M_url/metrics"
     check "M: a scrape timeout below the offset: 400" want_code mlow 400
-    t0=$(date +%s%N)
     req mn "$M_url/metrics"
-    t1=$(date +%s%N)
-    secs_n=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    secs_n=$(req_secs mn)
     check_detail="answered after ${secs_n}s"
-    check "M: without the header the module's 3 s apply" \
-        awk -v s="$secs_n" 'BEGIN { exit !(s >= 2.9 && s < 4) }'
+    check "M: without the header the module's 3 s apply (2.9..5 s)" \
+        awk -v s="$secs_n" 'BEGIN { exit !(s >= 2.9 && s < 5) }'
     stop_exporter M TERM 2
     check "M: SIGTERM -> exit 0" [ "$stop_rc" = 0 ]
     check_detail=""
