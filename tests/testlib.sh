@@ -80,3 +80,16 @@ pick_port() {
     done
     return 1
 }
+
+# make_test_cert DIR: a self-signed EC certificate for 127.0.0.1 made now, DIR/cert.pem and
+# DIR/key.pem (valid a day). On failure, a failed check with openssl's output, and the
+# script ends (check_done).
+make_test_cert() {
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$1/key.pem" -out "$1/cert.pem" -days 1 -subj /CN=icmp-exporter-test \
+        -addext subjectAltName=IP:127.0.0.1 >"$1/openssl.log" 2>&1; then
+        check_detail=$(cat "$1/openssl.log")
+        check "openssl makes a test certificate" false
+        check_done
+    fi
+}

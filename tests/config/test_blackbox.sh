@@ -154,13 +154,7 @@ check_detail=""
 # ---------------------------------------------------------------------------------------
 # exporter-toolkit web configuration: TLS (relative paths, next to the web file) and users.
 mkdir -p "$tmp/web"
-if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$tmp/web/key.pem" -out "$tmp/web/cert.pem" -days 1 -subj /CN=icmp-exporter-test \
-    -addext subjectAltName=IP:127.0.0.1 >"$tmp/openssl.log" 2>&1; then
-    check_detail=$(cat "$tmp/openssl.log")
-    check "openssl makes a test certificate" false
-    check_done
-fi
+make_test_cert "$tmp/web"
 cat >"$tmp/web/web-config.yml" <<EOF
 # exporter-toolkit's format, as blackbox_exporter --web.config.file reads it
 tls_server_config:

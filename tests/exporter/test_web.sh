@@ -168,13 +168,7 @@ check_detail=""
 
 # ---------------------------------------------------------------------------------------
 # T: TLS (a certificate for 127.0.0.1 made now) with basic auth.
-if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 -subj /CN=icmp-exporter-test \
-    -addext subjectAltName=IP:127.0.0.1 >"$tmp/openssl.log" 2>&1; then
-    check_detail=$(cat "$tmp/openssl.log")
-    check "openssl makes a test certificate" false
-    check_done
-fi
+make_test_cert "$tmp"
 cp "$tmp/cert.pem" "$tmp/cert2.pem"
 write_t() { # CERT_FILE
     cat >"$tmp/cfg_t.json" <<EOF
