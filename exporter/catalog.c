@@ -86,7 +86,13 @@ static const struct metric_desc catalog[METRIC_COUNT] = {
     [METRIC_PROBES] = {"icmp_exporter_probes_total", C,
                        "Probes answered on /probe, by module and result"},
     [METRIC_PROBES_IN_FLIGHT] = {"icmp_exporter_probes_in_flight", G,
-                                 "Probes (and static-target scrapes) currently running"},
+                                 "Probes (and rounds of the static targets) currently running"},
+    [METRIC_SCRAPE_ROUNDS] = {"icmp_exporter_scrape_rounds_total", C,
+                              "Probe rounds of the static targets started (scrapes that overlap "
+                              "share one)"},
+    [METRIC_SCRAPES_EARLY] = {"icmp_exporter_scrapes_before_round_end_total", C,
+                              "/metrics scrapes answered at their deadline, before their round "
+                              "ended (those targets show their last completed measurement)"},
     [METRIC_ENGINE_SENT] = {"icmp_exporter_echoes_sent_total", C,
                             "Echo requests sent by the engine"},
     [METRIC_ENGINE_REPLIES] = {"icmp_exporter_replies_total", C,

@@ -10,6 +10,7 @@
 
 #include "exporter/auth.h"
 #include "exporter/resolver.h"
+#include "exporter/round.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -65,7 +66,7 @@ int exporter_start(struct exporter *x, char *err, size_t errlen)
     int rc;
 
     if ((rc = icmp_engine_start(x->engine)) < 0 || (rc = resolver_open(&x->resolver, 2)) < 0 ||
-        (rc = auth_open(&x->auth)) < 0) {
+        (rc = auth_open(&x->auth)) < 0 || (rc = rounds_open(&x->rounds, x)) < 0) {
         snprintf(err, errlen, "%s", strerror(-rc));
         return rc;
     }
@@ -81,7 +82,8 @@ void exporter_stop(struct exporter *x)
     x->resolver = NULL;
     icmp_engine_close(x->engine);
     x->engine = NULL;
-    auth_stop(x->auth); /* the checks queued run: their connections resume */
+    rounds_stop(x->rounds); /* every round has ended with its probes; no new ones */
+    auth_stop(x->auth);     /* the checks queued run: their connections resume */
     /* Every probe is over now: give their connections up to 2 s to get their answers. */
     for (int i = 0; i < 200 && atomic_load(&x->open_requests) > 0; i++) {
         struct timespec tick = {0, 10000000};
@@ -93,6 +95,7 @@ void exporter_close(struct exporter *x)
 {
     resolver_close(x->resolver);
     icmp_engine_close(x->engine);
+    rounds_close(x->rounds);
     auth_free(x->auth);
     free(x->tls_cert_file);
     free(x->tls_key_file);

@@ -41,6 +41,7 @@ struct probe_record {
 
 struct resolver;
 struct auth;
+struct rounds;
 
 /* What the exporter is started with (main.c's flags). */
 struct exporter_options {
@@ -58,8 +59,9 @@ struct exporter {
     const char *web_config_path; /* NULL: none */
     struct icmp_engine *engine;
     struct resolver *resolver;
-    struct auth *auth;   /* basic-auth verifier */
-    char *tls_cert_file; /* the TLS files the server started with (NULL: plain HTTP) */
+    struct auth *auth;     /* basic-auth verifier */
+    struct rounds *rounds; /* the static targets' probe rounds (round.h) */
+    char *tls_cert_file;   /* the TLS files the server started with (NULL: plain HTTP) */
     char *tls_key_file;
     int64_t timeout_offset_ns;
     const char *route_prefix; /* "" or "/path": every route lives below it */
@@ -90,7 +92,8 @@ struct exporter {
 int exporter_open(struct exporter *x, const struct exporter_options *o, struct config *cfg,
                   char *err, size_t errlen);
 
-/* Starts the threads: the engine's, the resolvers', the password checker's. Returns 0 or
+/* Starts the threads: the engine's, the resolvers', the password checker's, the rounds'
+ * timer. Returns 0 or
  * -errno with the reason in err. */
 int exporter_start(struct exporter *x, char *err, size_t errlen);
 

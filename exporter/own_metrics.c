@@ -6,6 +6,7 @@
 
 #include "exporter/build_info.h" /* generated at configure time: exporter/build_info.cmake */
 #include "exporter/exporter.h"
+#include "exporter/round.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -104,6 +105,12 @@ int metrics_render_self(struct exporter *x, struct prom_writer *w)
     }
     pthread_mutex_unlock(&x->lock);
     metric_value(w, METRIC_PROBES_IN_FLIGHT, (double)atomic_load(&x->probes_in_flight));
+    if (x->rounds != NULL) {
+        uint64_t started, early;
+        rounds_counts(x->rounds, &started, &early);
+        metric_value(w, METRIC_SCRAPE_ROUNDS, (double)started);
+        metric_value(w, METRIC_SCRAPES_EARLY, (double)early);
+    }
 
     metric_value(w, METRIC_ENGINE_SENT, (double)st.sent);
     metric_family(w, METRIC_ENGINE_REPLIES);

@@ -2,25 +2,23 @@
  * /probe and /metrics: start, suspend, resume, answer.
  *
  * A request is validated at once (4xx answers go out immediately); then its connection is
- * suspended before its probes start, and the last probe's completion (on the engine or
- * resolver thread) resumes it; the handler runs again and answers. No thread waits for a
- * probe, so a thousand probes in flight cost a thousand small structs, not a thousand
- * threads. A /metrics scrape is one probe per static target, each folded into the target
- * table as it completes and freed at once, so memory drains as the batch completes.
+ * suspended before its work starts, and whatever ends the wait (the probe's completion on
+ * the engine or resolver thread, or for /metrics its round's end or its deadline on the
+ * rounds' timer thread) resumes it; the handler runs again and answers. No thread waits for
+ * a probe, so a thousand probes in flight cost a thousand small structs, not a thousand
+ * threads. A /metrics scrape probes nothing itself: it waits on the static targets' round
+ * (round.h), shared with every scrape that overlaps it, and renders the target table.
  */
 #include "exporter/http_internal.h"
+#include "exporter/round.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum request_kind { REQ_PROBE, REQ_METRICS };
-
-struct target_call {
-    struct http_request *rq;
-    size_t index;
-};
 
 struct http_request {
     enum http_stage stage;
@@ -30,11 +28,9 @@ struct http_request {
     enum prom_format format;
     bool gzip;
     struct probe *probe;        /* REQ_PROBE */
-    struct target_table *table; /* REQ_METRICS: a reference; the states its probes feed */
-    struct probe **targets;     /* REQ_METRICS: each freed (NULL) once folded into table */
-    struct target_call *calls;  /* REQ_METRICS: each target callback's argument */
-    size_t n_targets;
-    _Atomic size_t pending; /* probes still running */
+    struct target_table *table; /* REQ_METRICS: a reference, rendered once the wait is over */
+    struct round_waiter wait;   /* REQ_METRICS: on the table's round */
+    int error;                  /* REQ_METRICS: -errno when it could not wait on a round */
     _Atomic bool ready;
 };
 
@@ -44,50 +40,29 @@ void http_request_free(struct http_request *rq)
         return;
     atomic_fetch_sub(&rq->x->open_requests, 1);
     probe_free(rq->probe);
-    for (size_t i = 0; i < rq->n_targets; i++)
-        probe_free(rq->targets[i]);
-    free(rq->targets);
-    free(rq->calls);
     target_table_unref(rq->table);
     free(rq);
 }
 
-static void resume(struct http_request *rq)
+static void on_probe_done(struct probe *p, void *arg)
 {
+    struct http_request *rq = arg;
+
+    (void)p;
     atomic_store(&rq->ready, true);
     atomic_fetch_sub(&rq->x->probes_in_flight, 1);
     MHD_resume_connection(rq->conn);
 }
 
-static void on_probe_done(struct probe *p, void *arg)
+/* The scrape's round is over, or its deadline came first (early): render the table. */
+static void on_round_fired(struct round_waiter *w, bool early)
 {
-    (void)p;
-    resume(arg);
-}
+    struct http_request *rq =
+        (struct http_request *)((char *)w - offsetof(struct http_request, wait));
 
-/* A static target's probe is over: fold it into the table, and free it at once (the
- * series are rendered from the table), so memory drains as the batch completes. */
-static void on_target_done(struct probe *p, void *arg)
-{
-    struct target_call *call = arg;
-    struct http_request *rq = call->rq;
-    struct exporter *x = rq->x;
-
-    size_t n;
-    const struct config_target *t = config_targets(rq->table->cfg, &n) + call->index;
-    struct echo_summary s;
-    const struct icmp_addr *addr;
-    uint32_t duplicates;
-
-    probe_summary(p, &s, &duplicates, &addr);
-    pthread_mutex_lock(&x->lock);
-    target_state_fold(&rq->table->states[call->index], t->module, &s, duplicates, probe_success(p),
-                      addr);
-    pthread_mutex_unlock(&x->lock);
-    rq->targets[call->index] = NULL;
-    probe_free(p);
-    if (atomic_fetch_sub(&rq->pending, 1) == 1)
-        resume(rq);
+    (void)early;
+    atomic_store(&rq->ready, true);
+    MHD_resume_connection(rq->conn);
 }
 
 /* Makes rq an open request of conn (counted in open_requests until http_request_free),
@@ -147,7 +122,7 @@ enum MHD_Result http_start_probe(struct exporter *x, struct MHD_Connection *conn
     /* Suspend first: the probe may complete (and resume) before probe_start returns. */
     MHD_suspend_connection(conn);
     if (probe_start(rq->probe, on_probe_done, rq) < 0)
-        resume(rq); /* renders a failed probe */
+        on_probe_done(rq->probe, rq); /* renders a failed probe */
     return MHD_YES;
 }
 
@@ -155,8 +130,6 @@ enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *co
 {
     struct config *cfg;
     struct http_request *rq;
-    size_t n;
-    const struct config_target *t;
     int64_t deadline_ns;
     char err[HTTP_ERR_LEN];
     int rc = probe_deadline(http_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"),
@@ -165,43 +138,30 @@ enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *co
     if (rc < 0)
         return http_respond_text(x, conn, http_status_of(rc), err);
     cfg = config_slot_get(x->configs);
-    t = config_targets(cfg, &n);
     rq = calloc(1, sizeof(*rq));
-    if (rq == NULL || (rq->table = exporter_target_table(x, cfg)) == NULL ||
-        (n > 0 && ((rq->targets = calloc(n, sizeof(*rq->targets))) == NULL ||
-                   (rq->calls = calloc(n, sizeof(*rq->calls))) == NULL))) {
-        if (rq != NULL) {
-            target_table_unref(rq->table);
-            free(rq->targets);
-            free(rq);
-        }
+    if (rq == NULL || (rq->table = exporter_target_table(x, cfg)) == NULL) {
+        free(rq);
         config_unref(cfg);
         return http_respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
+    config_unref(cfg); /* the table holds its own reference */
     request_open(rq, x, conn, REQ_METRICS);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = probe_new_static(x, cfg, &t[i], deadline_ns, &rq->targets[i]);
-        if (rc == 0)
-            rq->n_targets++;
-    }
-    config_unref(cfg); /* the table and the probes hold their own references */
-    if (rc < 0) {
-        http_request_free(rq);
-        return http_respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    }
     *con_cls = rq;
-    atomic_fetch_add(&x->probes_in_flight, 1);
-    if (n == 0) {
+    if (rq->table->n == 0) {
         atomic_store(&rq->ready, true);
-        atomic_fetch_sub(&x->probes_in_flight, 1);
         return MHD_YES; /* no targets: render at once on the next call */
     }
-    atomic_store(&rq->pending, n);
+    /* The scrape waits for its round at most until its own deadline, then renders what the
+     * table holds; the round itself runs on with the modules' timeouts. */
+    rq->wait.fire = on_round_fired;
+    rq->wait.deadline_ns = deadline_ns > 0 ? icmp_now_ns() + deadline_ns : 0;
+    /* Suspend first: the round may end (and resume) before rounds_join returns. */
     MHD_suspend_connection(conn);
-    for (size_t i = 0; i < n; i++) {
-        rq->calls[i] = (struct target_call){.rq = rq, .index = i};
-        if (probe_start(rq->targets[i], on_target_done, &rq->calls[i]) < 0)
-            on_target_done(rq->targets[i], &rq->calls[i]);
+    rc = rounds_join(x->rounds, rq->table, &rq->wait);
+    if (rc < 0) {
+        rq->error = rc;
+        atomic_store(&rq->ready, true);
+        MHD_resume_connection(conn);
     }
     return MHD_YES;
 }
@@ -220,6 +180,11 @@ enum MHD_Result http_request_finish(struct http_request *rq)
     char err[HTTP_ERR_LEN];
     int rc;
 
+    if (rq->kind == REQ_METRICS && rq->error < 0) {
+        snprintf(err, sizeof(err), "the static targets cannot be probed: %s",
+                 rq->error == -ESHUTDOWN ? "the exporter is stopping" : strerror(-rq->error));
+        return http_respond_text(x, rq->conn, http_status_of(rq->error), err);
+    }
     if (rq->kind == REQ_METRICS)
         return http_respond_metrics(x, rq->conn, rq->table, rq->format, rq->gzip);
     rc = probe_error(rq->probe, err, sizeof(err));
