@@ -201,10 +201,15 @@ static void test_render(void)
         "# HELP probe_icmp_echoes_sent Echo requests sent by this probe\n"
         "# TYPE probe_icmp_echoes_sent gauge\n"
         "probe_icmp_echoes_sent 3\n"
+        "# HELP probe_icmp_echoes_unsent Echo requests of this probe not sent before its "
+        "deadline (the packet budget went to other probes first)\n"
+        "# TYPE probe_icmp_echoes_unsent gauge\n"
+        "probe_icmp_echoes_unsent 0\n"
         "# HELP probe_icmp_echoes_received Echo replies received by this probe\n"
         "# TYPE probe_icmp_echoes_received gauge\n"
         "probe_icmp_echoes_received 2\n"
-        "# HELP probe_icmp_loss_ratio Share of echoes sent that got no echo reply (0-1)\n"
+        "# HELP probe_icmp_loss_ratio Share of echoes sent that got no echo reply (0-1; NaN when "
+        "none could be sent)\n"
         "# TYPE probe_icmp_loss_ratio gauge\n"
         "probe_icmp_loss_ratio 0.5\n"
         "# HELP probe_icmp_rtt_min_seconds Smallest round-trip time of the probe\n"
@@ -264,6 +269,35 @@ static void test_render(void)
     CHECK(strstr(text_buf_data(&b), "probe_success 0\n") != NULL);
     CHECK(strstr(text_buf_data(&b), "probe_icmp_duration_seconds{phase=\"rtt\"} 0\n") != NULL);
     CHECK(strstr(text_buf_data(&b), "probe_icmp_loss_ratio 1\n") != NULL);
+
+    /* Echoes the packet budget left unsent (sent false, no send error) are no loss: two
+     * unsent, one answered, one timed out is a loss of 0.5 with 2 unsent; all four unsent is
+     * no loss ratio at all (NaN), not a dead host's 1. */
+    text_buf_reset(&b);
+    p->results[0] = (struct icmp_echo_result){
+        .status = ICMP_STATUS_SUCCESS, .rtt_ns = 1000000, .sent = true, .ttl = 64};
+    for (int i = 2; i < 4; i++)
+        p->results[i] = (struct icmp_echo_result){
+            .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1, .ttl = -1};
+    p->job.received = 1;
+    CHECK_EQ(probe_render(p, &w), 0);
+    CHECK(strstr(text_buf_data(&b), "probe_success 1\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_echoes_sent 2\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_echoes_unsent 2\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_loss_ratio 0.5\n") != NULL);
+    text_buf_reset(&b);
+    for (int i = 0; i < 4; i++)
+        p->results[i] = (struct icmp_echo_result){
+            .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1, .ttl = -1};
+    p->job.received = 0;
+    CHECK_EQ(probe_render(p, &w), 0);
+    CHECK(strstr(text_buf_data(&b), "probe_success 0\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_echoes_sent 0\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_echoes_unsent 4\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_loss_ratio NaN\n") != NULL);
+    text_buf_reset(&b);
+    CHECK_EQ(probe_render_debug(p, &b), 0);
+    CHECK(strstr(text_buf_data(&b), "echo 3: not sent (no send slot before the deadline") != NULL);
 
     /* A probe whose name did not resolve: no protocol, no hash, a loss of 1. */
     text_buf_reset(&b);
