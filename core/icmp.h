@@ -185,9 +185,8 @@ struct icmp_job {
     } priv;
 };
 
-/* Our payload header: 8 bytes of per-engine nonce and the 8-byte send stamp. */
-#define ICMP_PAYLOAD_MIN 16
-#define ICMP_PAYLOAD_MAX 65000
+/* ICMP_PAYLOAD_MIN (16: our nonce and send stamp) and ICMP_PAYLOAD_MAX (65507, the largest
+ * IPv4 echo data, which IPv6 carries too) come from core/icmp_addr.h, shared with config/. */
 
 struct icmp_engine_options {
     int64_t min_send_gap_ns;     /* global minimum gap between two sends (pacing) */
