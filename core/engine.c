@@ -92,6 +92,7 @@
 #define SOCKET_BUF_SIZE (4 * 1024 * 1024)
 #define RETRY_NS        1000000 /* after EAGAIN/ENOBUFS on send, or no free sequence */
 #define ICMP_HEADER_LEN 8
+#define FLOW_FREE_MAX   256 /* flows kept for reuse; more are freed once empty */
 
 enum slot_state {
     SLOT_FREE = 0,
@@ -193,6 +194,7 @@ struct icmp_engine {
                                        of two */
     size_t flow_buckets, n_flows;
     struct icmp__flow *flow_free; /* flows without jobs, kept for reuse */
+    size_t n_flow_free;           /* at most FLOW_FREE_MAX: a burst's flows are freed */
     struct icmp_job *active;      /* every taken, unfinished job (doubly linked) */
     uint8_t *sendbuf;
     uint8_t *recvbuf;
@@ -275,7 +277,7 @@ static bool iheap_contains(struct iheap *h, void *elem)
 static int iheap_push(struct iheap *h, void *elem)
 {
     if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 16;
+        size_t cap = h->cap ? 2 * h->cap : 4; /* most flows hold one job */
         void **v = realloc(h->v, cap * sizeof(*v));
         if (v == NULL)
             return -ENOMEM;
@@ -377,6 +379,7 @@ static struct icmp__flow *flow_get(struct icmp_engine *e, uint64_t key)
     fl = e->flow_free;
     if (fl != NULL) {
         e->flow_free = fl->hash_next;
+        e->n_flow_free--;
     } else {
         fl = calloc(1, sizeof(*fl));
         if (fl == NULL)
@@ -449,8 +452,14 @@ static void flow_place(struct icmp_engine *e, struct icmp__flow *fl, int64_t now
             *pp = fl->hash_next;
             e->n_flows--;
         }
+        if (e->n_flow_free >= FLOW_FREE_MAX) {
+            free(fl->jobs.v);
+            free(fl);
+            return;
+        }
         fl->hash_next = e->flow_free;
         e->flow_free = fl;
+        e->n_flow_free++;
         return;
     }
     if (flow_in_ring(fl))

@@ -13,6 +13,7 @@
 #include "exporter/probe_internal.h"
 #include "test.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -166,6 +167,39 @@ static struct probe *ran_probe(struct config *cfg)
     p->job.received = 2;
     p->job.duplicates = 2;
     return p;
+}
+
+/* ---- the engine flow of a /probe client ---- */
+
+static uint64_t flow_of(const char *text, uint16_t port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+
+    if (inet_pton(AF_INET, text, &sin.sin_addr) == 1)
+        return probe_client_flow((const struct sockaddr *)&sin);
+    REQUIRE(inet_pton(AF_INET6, text, &sin6.sin6_addr) == 1);
+    return probe_client_flow((const struct sockaddr *)&sin6);
+}
+
+static void test_client_flow(void)
+{
+    const char *addrs[] = {"127.0.0.2", "127.0.0.3",   "198.18.0.1",
+                           "::1",       "2001:db8::1", "2001:db8:0:1::1"};
+
+    /* A client is its address, whatever its port; never 0 (a flow per job) nor the static
+     * targets' flow. */
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        uint64_t f = flow_of(addrs[i], 40000);
+        CHECK(f != 0 && f != PROBE_FLOW_STATIC);
+        CHECK_EQ(flow_of(addrs[i], 40001), f);
+        for (size_t k = 0; k < i; k++)
+            CHECK(flow_of(addrs[k], 40000) != f);
+    }
+    /* An IPv6 client is its /64; a v4-mapped address is the IPv4 client. */
+    CHECK_EQ(flow_of("2001:db8::1", 1), flow_of("2001:db8::ffff:2", 2));
+    CHECK_EQ(flow_of("::ffff:127.0.0.2", 1), flow_of("127.0.0.2", 2));
+    CHECK_EQ(probe_client_flow(NULL), 0);
 }
 
 static void test_render(void)
@@ -459,6 +493,7 @@ int main(void)
     test_params();
     test_static_settings();
     test_render();
+    test_client_flow();
     test_target_table();
     test_module_counters();
     return TEST_DONE();
