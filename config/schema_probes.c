@@ -24,11 +24,14 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* ICMP echo data: the engine's nonce and send stamp take 16 bytes; 65507 is the most an
- * IPv4 datagram carries (65535 - 20 IP header - 8 ICMP header), IPv6 takes as much. */
-#define MIN_PAYLOAD 16
-#define MAX_PAYLOAD 65507
-#define MAX_COUNT   1000
+/* ICMP echo data: the engine's own limits (core/icmp_addr.h), so that what loads is what the
+ * engine sends: 16 bytes carry its nonce and send stamp; 65507 is the most an IPv4 datagram
+ * carries (65535 - 20 IP header - 8 ICMP header), IPv6 takes as much. */
+#define MIN_PAYLOAD ICMP_PAYLOAD_MIN
+#define MAX_PAYLOAD ICMP_PAYLOAD_MAX
+/* The numbers are spelled out in parse_icmp's message too. */
+_Static_assert(MIN_PAYLOAD == 16 && MAX_PAYLOAD == 65507, "update payload_size's message");
+#define MAX_COUNT 1000
 
 #define DEFAULT_TIMEOUT_NS (5LL * 1000000000LL)
 /* blackbox_exporter's module without a timeout takes the scrape timeout less the offset,

@@ -7,9 +7,15 @@
  * epoll until the next reply, send time or timeout. (fping has the same two queues: one
  * of pings to send, one of pings waiting for their reply.)
  *
- * - Jobs waiting to send sit in a min-heap keyed by their next send time (bounded by the
- *   job's deadline). A global gap between any two sends paces a large batch so it does not
- *   overflow its own queues and lose replies.
+ * - A global gap between any two sends paces a large batch so it does not overflow its own
+ *   queues and lose replies; it is also the packet budget callers set. The budget is shared
+ *   round-robin among flows (icmp_job.flow: the exporter gives each /probe client one, and
+ *   its static targets one together), so one caller's thousand jobs cannot starve another's
+ *   one: each flow keeps its jobs in a min-heap by next send time, flows with an echo due
+ *   wait in a ring and send one echo per turn, the others in a min-heap by their earliest
+ *   job's time. A job's own timing (its interval) holds within its flow. A third heap holds
+ *   the jobs' deadlines, so a job past its deadline stops at once whatever its turn. Each
+ *   send costs O(log n) (n jobs or flows).
  * - Each family has one random identifier and 65,536 sequence numbers; an echo in flight
  *   owns the slot of its sequence number, which says which job and echo it belongs to and
  *   when it was sent. Sequence numbers are handed out round-robin, so a slot is reused as
@@ -86,6 +92,7 @@
 #define SOCKET_BUF_SIZE (4 * 1024 * 1024)
 #define RETRY_NS        1000000 /* after EAGAIN/ENOBUFS on send, or no free sequence */
 #define ICMP_HEADER_LEN 8
+#define FLOW_FREE_MAX   256 /* flows kept for reuse; more are freed once empty */
 
 enum slot_state {
     SLOT_FREE = 0,
@@ -132,6 +139,31 @@ enum job_state {
     JOB_DONE,
 };
 
+/*
+ * An indexed min-heap of pointers: each element knows its own index (index_of), so it can be
+ * removed or re-keyed in O(log n). The flows' job heaps, the heap of waiting flows and the
+ * deadline heap are all of this kind.
+ */
+struct iheap {
+    void **v;
+    size_t n, cap;
+    int64_t (*key)(const void *elem);
+    uint32_t *(*index_of)(void *elem);
+};
+
+/*
+ * A flow (icmp_job.flow): jobs sharing one turn of the round-robin. Its jobs wait in a heap by
+ * next send time; the flow itself is in the ready ring while its earliest job is due, in the
+ * engine's heap of waiting flows otherwise, and on the free list once it has no job.
+ */
+struct icmp__flow {
+    uint64_t key;                             /* 0: one job's own flow, in no table */
+    struct iheap jobs;                        /* its jobs in JOB_SENDING, by priv.next_send */
+    struct icmp__flow *ring_next, *ring_prev; /* NULL: not in the ready ring */
+    struct icmp__flow *hash_next;             /* table chain, or the free list */
+    uint32_t timer_index;                     /* in icmp_engine.flow_timers */
+};
+
 struct icmp_engine {
     struct family fam[2]; /* [0] IPv4, [1] IPv6 */
     int epfd;
@@ -155,9 +187,15 @@ struct icmp_engine {
                           once, under lock (submit checks it there), read anywhere */
 
     /* engine thread only */
-    struct icmp_job **send_heap;
-    size_t n_send, cap_send;
-    struct icmp_job *active; /* every taken, unfinished job (doubly linked) */
+    struct icmp__flow *ready;       /* ring of flows with an echo due; the head sends next */
+    struct iheap flow_timers;       /* flows with jobs, none due: by their next send time */
+    struct iheap deadlines;         /* jobs sending, with a deadline: by deadline_ns */
+    struct icmp__flow **flow_table; /* flows of nonzero keys, chained; flow_buckets a power
+                                       of two */
+    size_t flow_buckets, n_flows;
+    struct icmp__flow *flow_free; /* flows without jobs, kept for reuse */
+    size_t n_flow_free;           /* at most FLOW_FREE_MAX: a burst's flows are freed */
+    struct icmp_job *active;      /* every taken, unfinished job (doubly linked) */
     uint8_t *sendbuf;
     uint8_t *recvbuf;
 
@@ -180,77 +218,260 @@ static struct family *family_of(struct icmp_engine *e, int af)
  * Heaps.
  */
 
-static int64_t send_key(const struct icmp_job *job)
+static void iheap_set(struct iheap *h, size_t i, void *elem)
 {
-    if (job->deadline_ns != 0 && job->deadline_ns < job->priv.next_send)
-        return job->deadline_ns;
-    return job->priv.next_send;
+    h->v[i] = elem;
+    *h->index_of(elem) = (uint32_t)i;
 }
 
-static void send_heap_swap(struct icmp_engine *e, size_t a, size_t b)
+static void iheap_up(struct iheap *h, size_t i)
 {
-    struct icmp_job *t = e->send_heap[a];
+    void *elem = h->v[i];
+    int64_t k = h->key(elem);
 
-    e->send_heap[a] = e->send_heap[b];
-    e->send_heap[b] = t;
-    e->send_heap[a]->priv.heap_index = (uint32_t)a;
-    e->send_heap[b]->priv.heap_index = (uint32_t)b;
-}
-
-static void send_heap_up(struct icmp_engine *e, size_t i)
-{
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (send_key(e->send_heap[parent]) <= send_key(e->send_heap[i]))
+        if (h->key(h->v[parent]) <= k)
             break;
-        send_heap_swap(e, i, parent);
+        iheap_set(h, i, h->v[parent]);
         i = parent;
     }
+    iheap_set(h, i, elem);
 }
 
-static void send_heap_down(struct icmp_engine *e, size_t i)
+static void iheap_down(struct iheap *h, size_t i)
 {
+    void *elem = h->v[i];
+    int64_t k = h->key(elem);
+
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < e->n_send && send_key(e->send_heap[l]) < send_key(e->send_heap[m]))
-            m = l;
-        if (r < e->n_send && send_key(e->send_heap[r]) < send_key(e->send_heap[m]))
+        size_t l = 2 * i + 1, r = l + 1, m = l;
+        if (l >= h->n)
+            break;
+        if (r < h->n && h->key(h->v[r]) < h->key(h->v[l]))
             m = r;
-        if (m == i)
-            return;
-        send_heap_swap(e, i, m);
+        if (h->key(h->v[m]) >= k)
+            break;
+        iheap_set(h, i, h->v[m]);
         i = m;
     }
+    iheap_set(h, i, elem);
 }
 
-static int send_heap_push(struct icmp_engine *e, struct icmp_job *job)
+/* The element's key changed: restores the order. */
+static void iheap_fix(struct iheap *h, size_t i)
 {
-    if (e->n_send == e->cap_send) {
-        size_t cap = e->cap_send ? 2 * e->cap_send : 256;
-        struct icmp_job **h = realloc(e->send_heap, cap * sizeof(*h));
-        if (h == NULL)
+    void *elem = h->v[i];
+
+    iheap_up(h, i);
+    iheap_down(h, *h->index_of(elem));
+}
+
+static bool iheap_contains(struct iheap *h, void *elem)
+{
+    size_t i = *h->index_of(elem);
+
+    return i < h->n && h->v[i] == elem;
+}
+
+static int iheap_push(struct iheap *h, void *elem)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 4; /* most flows hold one job */
+        void **v = realloc(h->v, cap * sizeof(*v));
+        if (v == NULL)
             return -ENOMEM;
-        e->send_heap = h;
-        e->cap_send = cap;
+        h->v = v;
+        h->cap = cap;
     }
-    job->priv.heap_index = (uint32_t)e->n_send;
-    e->send_heap[e->n_send++] = job;
-    send_heap_up(e, e->n_send - 1);
+    iheap_set(h, h->n++, elem);
+    iheap_up(h, h->n - 1);
     return 0;
 }
 
-static void send_heap_remove(struct icmp_engine *e, struct icmp_job *job)
+/* Removes elem if it is at its index in h (does nothing otherwise). */
+static void iheap_remove(struct iheap *h, void *elem)
 {
-    size_t i = job->priv.heap_index;
+    size_t i = *h->index_of(elem);
 
-    if (i >= e->n_send || e->send_heap[i] != job)
+    if (!iheap_contains(h, elem))
         return;
-    e->n_send--;
-    if (i != e->n_send) {
-        e->send_heap[i] = e->send_heap[e->n_send];
-        e->send_heap[i]->priv.heap_index = (uint32_t)i;
-        send_heap_down(e, i);
-        send_heap_up(e, i);
+    h->n--;
+    if (i != h->n) {
+        iheap_set(h, i, h->v[h->n]);
+        iheap_fix(h, i);
+    }
+}
+
+static void *iheap_top(const struct iheap *h)
+{
+    return h->n > 0 ? h->v[0] : NULL;
+}
+
+static int64_t job_send_key(const void *job)
+{
+    return ((const struct icmp_job *)job)->priv.next_send;
+}
+
+static uint32_t *job_flow_index(void *job)
+{
+    return &((struct icmp_job *)job)->priv.heap_index;
+}
+
+static int64_t job_deadline_key(const void *job)
+{
+    return ((const struct icmp_job *)job)->deadline_ns;
+}
+
+static uint32_t *job_deadline_index(void *job)
+{
+    return &((struct icmp_job *)job)->priv.deadline_index;
+}
+
+/* The next send time of a flow: that of its earliest job (a flow in a heap is never empty). */
+static int64_t flow_key(const void *flow)
+{
+    return job_send_key(iheap_top(&((const struct icmp__flow *)flow)->jobs));
+}
+
+static uint32_t *flow_timer_index(void *flow)
+{
+    return &((struct icmp__flow *)flow)->timer_index;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Flows: the send budget shared round-robin (see the model comment).
+ */
+
+static size_t flow_bucket(const struct icmp_engine *e, uint64_t key)
+{
+    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (e->flow_buckets - 1);
+}
+
+/* The flow of key (0: a new flow of its own), created when needed. NULL: out of memory. */
+static struct icmp__flow *flow_get(struct icmp_engine *e, uint64_t key)
+{
+    struct icmp__flow *fl;
+
+    if (key != 0) {
+        for (fl = e->flow_table[flow_bucket(e, key)]; fl != NULL; fl = fl->hash_next)
+            if (fl->key == key)
+                return fl;
+        if (e->n_flows >= e->flow_buckets) {
+            /* Grow the table: rehash every chain into twice the buckets. */
+            size_t nb = 2 * e->flow_buckets;
+            struct icmp__flow **t = calloc(nb, sizeof(*t));
+            if (t == NULL)
+                return NULL;
+            for (size_t b = 0; b < e->flow_buckets; b++) {
+                while ((fl = e->flow_table[b]) != NULL) {
+                    e->flow_table[b] = fl->hash_next;
+                    size_t nbk = (size_t)((fl->key * 0x9e3779b97f4a7c15ull) >> 32) & (nb - 1);
+                    fl->hash_next = t[nbk];
+                    t[nbk] = fl;
+                }
+            }
+            free(e->flow_table);
+            e->flow_table = t;
+            e->flow_buckets = nb;
+        }
+    }
+    fl = e->flow_free;
+    if (fl != NULL) {
+        e->flow_free = fl->hash_next;
+        e->n_flow_free--;
+    } else {
+        fl = calloc(1, sizeof(*fl));
+        if (fl == NULL)
+            return NULL;
+        fl->jobs.key = job_send_key;
+        fl->jobs.index_of = job_flow_index;
+    }
+    fl->key = key;
+    fl->ring_next = fl->ring_prev = NULL;
+    fl->timer_index = UINT32_MAX;
+    fl->hash_next = NULL;
+    if (key != 0) {
+        size_t b = flow_bucket(e, key);
+        fl->hash_next = e->flow_table[b];
+        e->flow_table[b] = fl;
+        e->n_flows++;
+    }
+    return fl;
+}
+
+static bool flow_in_ring(const struct icmp__flow *fl)
+{
+    return fl->ring_next != NULL;
+}
+
+/* Appends fl at the ring's tail: it sends after every flow already due. */
+static void ring_append(struct icmp_engine *e, struct icmp__flow *fl)
+{
+    if (e->ready == NULL) {
+        fl->ring_next = fl->ring_prev = fl;
+        e->ready = fl;
+        return;
+    }
+    fl->ring_next = e->ready;
+    fl->ring_prev = e->ready->ring_prev;
+    fl->ring_prev->ring_next = fl;
+    e->ready->ring_prev = fl;
+}
+
+static void ring_remove(struct icmp_engine *e, struct icmp__flow *fl)
+{
+    if (!flow_in_ring(fl))
+        return;
+    if (fl->ring_next == fl) {
+        e->ready = NULL;
+    } else {
+        fl->ring_prev->ring_next = fl->ring_next;
+        fl->ring_next->ring_prev = fl->ring_prev;
+        if (e->ready == fl)
+            e->ready = fl->ring_next;
+    }
+    fl->ring_next = fl->ring_prev = NULL;
+}
+
+/*
+ * Puts a flow where it belongs after its jobs changed: nowhere (and freed for reuse) when it
+ * has no job left, in the ready ring when its earliest job is due, else in the heap of
+ * waiting flows. A flow already in the ring stays where it is (send_due moves it on when its
+ * turn finds nothing due).
+ */
+static void flow_place(struct icmp_engine *e, struct icmp__flow *fl, int64_t now)
+{
+    if (fl->jobs.n == 0) {
+        ring_remove(e, fl);
+        iheap_remove(&e->flow_timers, fl);
+        if (fl->key != 0) {
+            struct icmp__flow **pp = &e->flow_table[flow_bucket(e, fl->key)];
+            while (*pp != fl)
+                pp = &(*pp)->hash_next;
+            *pp = fl->hash_next;
+            e->n_flows--;
+        }
+        if (e->n_flow_free >= FLOW_FREE_MAX) {
+            free(fl->jobs.v);
+            free(fl);
+            return;
+        }
+        fl->hash_next = e->flow_free;
+        e->flow_free = fl;
+        e->n_flow_free++;
+        return;
+    }
+    if (flow_in_ring(fl))
+        return;
+    if (flow_key(fl) <= now) {
+        iheap_remove(&e->flow_timers, fl);
+        ring_append(e, fl);
+    } else if (iheap_contains(&e->flow_timers, fl)) {
+        iheap_fix(&e->flow_timers, fl->timer_index);
+    } else if (iheap_push(&e->flow_timers, fl) < 0) {
+        /* No memory to wait in the heap: wait in the ring, where send_due retries it. */
+        ring_append(e, fl);
     }
 }
 
@@ -343,8 +564,13 @@ static void maybe_complete(struct icmp_engine *e, struct icmp_job *job)
 /* Stops sending for a job: the echoes not sent yet stay unsent (sent = false). */
 static void stop_sending(struct icmp_engine *e, struct icmp_job *job)
 {
-    if (job->priv.state == JOB_SENDING)
-        send_heap_remove(e, job);
+    if (job->priv.state == JOB_SENDING) {
+        struct icmp__flow *fl = job->priv.flow;
+        iheap_remove(&fl->jobs, job);
+        iheap_remove(&e->deadlines, job);
+        flow_place(e, fl, icmp_now_ns());
+        job->priv.flow = NULL;
+    }
     job->priv.state = JOB_WAITING;
 }
 
@@ -784,36 +1010,64 @@ sent:
     return 0;
 }
 
-/* Sends whatever is due, within the pacing gap. Returns the next time to come back. */
+/* The earliest of t and the next job deadline. */
+static int64_t before_deadline(const struct icmp_engine *e, int64_t t)
+{
+    const struct icmp_job *job = iheap_top(&e->deadlines);
+
+    return job != NULL && job->deadline_ns < t ? job->deadline_ns : t;
+}
+
+/*
+ * Sends whatever is due, within the pacing gap, one echo per ready flow in turn. Ends the
+ * sending of jobs whose deadline passed. Returns the next time to come back.
+ */
 static int64_t send_due(struct icmp_engine *e)
 {
     for (;;) {
         int64_t now = icmp_now_ns();
+        struct icmp__flow *fl;
         struct icmp_job *job;
 
-        if (e->n_send == 0)
-            return INT64_MAX;
-        job = e->send_heap[0];
-        if (send_key(job) > now)
-            return send_key(job);
-        if (job->deadline_ns != 0 && now >= job->deadline_ns) {
-            stop_sending(e, job); /* the rest would start after the deadline */
+        /* The rest of a job whose deadline came would start after it. */
+        while ((job = iheap_top(&e->deadlines)) != NULL && job->deadline_ns <= now) {
+            stop_sending(e, job);
             maybe_complete(e, job);
-            continue;
+        }
+        /* Flows whose earliest job came due join the ring, behind those already waiting. */
+        while ((fl = iheap_top(&e->flow_timers)) != NULL && flow_key(fl) <= now) {
+            iheap_remove(&e->flow_timers, fl);
+            ring_append(e, fl);
+        }
+        fl = e->ready;
+        if (fl == NULL) {
+            fl = iheap_top(&e->flow_timers);
+            return before_deadline(e, fl != NULL ? flow_key(fl) : INT64_MAX);
         }
         if (e->next_send_ok > now)
-            return e->next_send_ok;
+            return before_deadline(e, e->next_send_ok);
+        job = iheap_top(&fl->jobs);
+        if (job->priv.next_send > now) {
+            /* Its due job went (deadline, cancel): wait with the flows not due. */
+            ring_remove(e, fl);
+            flow_place(e, fl, now);
+            continue;
+        }
         if (send_echo(e, job, now) == -EAGAIN) {
             e->next_send_ok = now + RETRY_NS;
-            return e->next_send_ok;
+            return before_deadline(e, e->next_send_ok);
         }
         e->next_send_ok = now + atomic_load_explicit(&e->gap_ns, memory_order_relaxed);
+        /* This flow had its turn: it goes behind the others (flow_place below, or
+         * stop_sending's). */
+        ring_remove(e, fl);
         if (++job->priv.next_echo >= job->count) {
             stop_sending(e, job);
             maybe_complete(e, job);
         } else {
             job->priv.next_send += job->interval_ns;
-            send_heap_down(e, job->priv.heap_index);
+            iheap_fix(&fl->jobs, job->priv.heap_index);
+            flow_place(e, fl, now);
         }
     }
 }
@@ -1166,13 +1420,23 @@ static void take_job(struct icmp_engine *e, struct icmp_job *job)
         complete(e, job);
         return;
     }
-    job->priv.state = JOB_SENDING;
     job->priv.next_send = icmp_now_ns();
-    if (send_heap_push(e, job) < 0) {
+    job->priv.heap_index = job->priv.deadline_index = UINT32_MAX;
+    job->priv.flow = flow_get(e, job->flow);
+    if (job->priv.flow == NULL || iheap_push(&job->priv.flow->jobs, job) < 0 ||
+        (job->deadline_ns != 0 && iheap_push(&e->deadlines, job) < 0)) {
+        if (job->priv.flow != NULL) {
+            iheap_remove(&job->priv.flow->jobs, job);
+            flow_place(e, job->priv.flow, job->priv.next_send); /* frees it when empty */
+        }
+        job->priv.flow = NULL;
         job->error = -ENOMEM;
         job->priv.state = JOB_WAITING;
         complete(e, job);
+        return;
     }
+    job->priv.state = JOB_SENDING;
+    flow_place(e, job->priv.flow, job->priv.next_send);
 }
 
 /*
@@ -1378,7 +1642,11 @@ int icmp_engine_open(struct icmp_engine **out, const struct icmp_engine_options 
     lock_ready = true;
     e->sendbuf = malloc(ICMP_HEADER_LEN + ICMP_PAYLOAD_MAX);
     e->recvbuf = malloc(RECV_BUF_SIZE);
-    if (e->sendbuf == NULL || e->recvbuf == NULL)
+    e->flow_buckets = 64;
+    e->flow_table = calloc(e->flow_buckets, sizeof(*e->flow_table));
+    e->flow_timers = (struct iheap){.key = flow_key, .index_of = flow_timer_index};
+    e->deadlines = (struct iheap){.key = job_deadline_key, .index_of = job_deadline_index};
+    if (e->sendbuf == NULL || e->recvbuf == NULL || e->flow_table == NULL)
         goto fail;
     while (getrandom(&e->nonce, sizeof(e->nonce), 0) != (ssize_t)sizeof(e->nonce))
         ;
@@ -1454,6 +1722,7 @@ fail:
         pthread_mutex_destroy(&e->lock);
     free(e->sendbuf);
     free(e->recvbuf);
+    free(e->flow_table);
     free(e);
     return rc;
 }
@@ -1515,7 +1784,15 @@ void icmp_engine_close(struct icmp_engine *e)
     close(e->evfd);
     pthread_mutex_destroy(&e->lock);
     free(e->cancels);
-    free(e->send_heap);
+    while (e->flow_free != NULL) {
+        struct icmp__flow *fl = e->flow_free;
+        e->flow_free = fl->hash_next;
+        free(fl->jobs.v);
+        free(fl);
+    }
+    free(e->flow_table);
+    free(e->flow_timers.v);
+    free(e->deadlines.v);
     free(e->sendbuf);
     free(e->recvbuf);
     free(e);

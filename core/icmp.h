@@ -153,6 +153,8 @@ struct icmp_job {
     uint8_t ttl;           /* 0 = kernel default */
     uint8_t tos;           /* IPv4 TOS / IPv6 traffic class */
     bool dont_fragment;
+    uint64_t flow; /* share of the send budget: jobs with the same nonzero flow share one;
+                      0 = a flow of its own (see icmp_engine_set_send_gap) */
     struct icmp_echo_result *results; /* count entries, written by the engine */
     icmp_done_fn on_done;
     void *arg;
@@ -174,16 +176,17 @@ struct icmp_job {
         int64_t next_send;
         uint32_t next_echo;
         uint32_t outstanding;
-        uint32_t heap_index;
+        uint32_t heap_index;     /* in its flow's heap */
+        uint32_t deadline_index; /* in the engine's deadline heap */
+        struct icmp__flow *flow;
         struct icmp_job *next;
         struct icmp_job *prev;
         uint8_t state;
     } priv;
 };
 
-/* Our payload header: 8 bytes of per-engine nonce and the 8-byte send stamp. */
-#define ICMP_PAYLOAD_MIN 16
-#define ICMP_PAYLOAD_MAX 65000
+/* ICMP_PAYLOAD_MIN (16: our nonce and send stamp) and ICMP_PAYLOAD_MAX (65507, the largest
+ * IPv4 echo data, which IPv6 carries too) come from core/icmp_addr.h, shared with config/. */
 
 struct icmp_engine_options {
     int64_t min_send_gap_ns;     /* global minimum gap between two sends (pacing) */
@@ -229,8 +232,10 @@ int icmp_engine_open(struct icmp_engine **out, const struct icmp_engine_options 
 int icmp_engine_start(struct icmp_engine *e);
 
 /* Sets the global minimum gap between two sends (the engine's packet budget, all jobs
- * together: 1e9 / gap_ns echo requests per second at most). Returns 0 or -EINVAL for a
- * negative gap. Thread-safe. */
+ * together: 1e9 / gap_ns echo requests per second at most). The budget is shared round-robin
+ * among the flows (icmp_job.flow) that have an echo due: with N such flows each gets about
+ * 1/N of it, however many jobs each holds. Returns 0 or -EINVAL for a negative gap.
+ * Thread-safe. */
 int icmp_engine_set_send_gap(struct icmp_engine *e, int64_t gap_ns);
 
 /*

@@ -26,10 +26,14 @@ static const struct metric_desc catalog[METRIC_COUNT] = {
     [METRIC_PROBE_HOP_LIMIT] = {"probe_icmp_reply_hop_limit", G,
                                 "Replied packet hop limit (TTL for ipv4)"},
     [METRIC_PROBE_SENT] = {"probe_icmp_echoes_sent", G, "Echo requests sent by this probe"},
+    [METRIC_PROBE_UNSENT] = {"probe_icmp_echoes_unsent", G,
+                             "Echo requests of this probe not sent before its deadline (the "
+                             "packet budget went to other probes first)"},
     [METRIC_PROBE_RECEIVED] = {"probe_icmp_echoes_received", G,
                                "Echo replies received by this probe"},
     [METRIC_PROBE_LOSS] = {"probe_icmp_loss_ratio", G,
-                           "Share of echoes sent that got no echo reply (0-1)"},
+                           "Share of echoes sent that got no echo reply (0-1; NaN when none "
+                           "could be sent)"},
     [METRIC_PROBE_RTT_MIN] = {"probe_icmp_rtt_min_seconds", G,
                               "Smallest round-trip time of the probe"},
     [METRIC_PROBE_RTT_AVG] = {"probe_icmp_rtt_avg_seconds", G, "Mean round-trip time of the probe"},

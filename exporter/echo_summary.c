@@ -1,7 +1,8 @@
 /*
  * Echo results summarised (echo_summary.h). An echo the kernel refused to send (no route,
  * a firewall) was not sent, yet is an outcome the operator must see, under its status, and
- * a loss; an echo never tried (cut by the deadline) counts nowhere.
+ * a loss; an echo never tried (cut by the deadline: the packet budget went to other probes
+ * first) is no loss, only counted as unsent, and a probe that tried none has no loss ratio.
  */
 #include "exporter/echo_summary.h"
 
@@ -19,6 +20,8 @@ void echo_summary_of(struct echo_summary *s, const struct icmp_echo_result *resu
             if (r->send_errno != 0) {
                 s->attempted++;
                 s->by_status[r->status]++;
+            } else {
+                s->unsent++;
             }
             continue;
         }
@@ -48,7 +51,9 @@ void echo_summary_of(struct echo_summary *s, const struct icmp_echo_result *resu
 
 double echo_summary_loss(const struct echo_summary *s)
 {
-    return s->attempted > 0 ? 1.0 - (double)s->received / s->attempted : 1.0;
+    if (s->attempted > 0)
+        return 1.0 - (double)s->received / s->attempted;
+    return s->unsent > 0 ? NAN : 1.0;
 }
 
 double echo_summary_mean(const struct echo_summary *s)

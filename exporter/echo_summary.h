@@ -14,6 +14,8 @@
 struct echo_summary {
     uint32_t sent;      /* echoes that went out */
     uint32_t attempted; /* sent, plus the echoes the kernel refused to send (no route...) */
+    uint32_t unsent;    /* never tried: the deadline came first (the packet budget was taken
+                           by other probes, or the deadline was too short), or a cancel */
     uint32_t received;  /* answered with an echo reply: the RTT statistics' count */
     double min, max, sum, sumsq; /* RTT seconds over the replies (valid when received > 0) */
     int hop_limit;               /* TTL / hop limit of the last reply that carried one, or -1 */
@@ -25,7 +27,8 @@ struct echo_summary {
 void echo_summary_of(struct echo_summary *s, const struct icmp_echo_result *results, uint32_t n,
                      const struct config_module *m);
 
-/* Share of the attempted echoes without an echo reply (0-1); 1 when none was attempted. */
+/* Share of the attempted echoes without an echo reply (0-1). Unsent echoes are not lost: when
+ * none was attempted it is NaN (unknown) if echoes were left unsent, else 1. */
 double echo_summary_loss(const struct echo_summary *s);
 
 /* Mean and population standard deviation of the RTTs, in seconds (received > 0). */

@@ -185,6 +185,38 @@ int probe_check_params(const struct config *cfg, int64_t timeout_offset_ns,
     return 0;
 }
 
+uint64_t probe_client_flow(const struct sockaddr *client)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *bytes;
+    size_t n;
+    uint64_t h = 14695981039346656037ull; /* FNV-1a, 64 bits */
+
+    if (client == NULL)
+        return 0;
+    if (client->sa_family == AF_INET) {
+        bytes = (const uint8_t *)&((const struct sockaddr_in *)(const void *)client)->sin_addr;
+        n = 4;
+    } else if (client->sa_family == AF_INET6) {
+        bytes = ((const struct sockaddr_in6 *)(const void *)client)->sin6_addr.s6_addr;
+        n = 8; /* the /64 */
+        if (memcmp(bytes, mapped, sizeof(mapped)) == 0) {
+            bytes += 12;
+            n = 4;
+        } else {
+            h ^= 6; /* a /64 and an IPv4 address of the same bytes are different clients */
+            h *= 1099511628211ull;
+        }
+    } else {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        h ^= bytes[i];
+        h *= 1099511628211ull;
+    }
+    return h > PROBE_FLOW_STATIC ? h : h + PROBE_FLOW_STATIC + 1;
+}
+
 struct probe *probe__alloc(struct exporter *x, struct config *cfg, const char *target,
                            const struct probe_settings *s)
 {
@@ -233,6 +265,7 @@ int probe_new(struct exporter *x, struct config *cfg, const struct probe_params 
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    (*out)->flow = params->flow;
     return 0;
 }
 
@@ -246,6 +279,7 @@ int probe_new_static(struct exporter *x, struct config *cfg, const struct config
     if (*out == NULL)
         return -ENOMEM;
     (*out)->is_static = true;
+    (*out)->flow = PROBE_FLOW_STATIC;
     return 0;
 }
 
@@ -300,6 +334,7 @@ static void on_resolved(void *arg, const struct resolution *res)
         .ttl = (uint8_t)m->ttl,
         .tos = (uint8_t)m->tos,
         .dont_fragment = m->dont_fragment,
+        .flow = p->flow,
         .results = p->results,
         .on_done = on_job_done,
         .arg = p,

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct sockaddr;
+
 struct exporter;
 struct probe;
 
@@ -26,7 +28,19 @@ struct probe_params {
     const char *timeout;
     const char *debug;
     const char *scrape_timeout; /* X-Prometheus-Scrape-Timeout-Seconds */
+    uint64_t flow;              /* the engine flow (icmp_job.flow): probe_client_flow() */
 };
+
+/* The engine flow of the static targets' probes: they share one part of the packet budget. */
+#define PROBE_FLOW_STATIC 1
+
+/*
+ * The engine flow of a /probe client: a hash of its address (the port left out; an IPv6
+ * client by its /64, what one host usually holds; a v4-mapped address as IPv4), never 0 or
+ * PROBE_FLOW_STATIC, so each client shares the packet budget with the others round-robin
+ * whatever the number of its probes. NULL or another family: 0 (a flow per probe). Pure.
+ */
+uint64_t probe_client_flow(const struct sockaddr *client);
 
 /* How a probe runs: the module's settings, or what a valid /probe request asks for. */
 struct probe_settings {

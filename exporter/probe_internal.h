@@ -14,6 +14,7 @@ struct probe {
     struct probe_settings s;
     const char *target; /* in the same allocation, after the results */
     bool is_static;
+    uint64_t flow; /* icmp_job.flow */
 
     int64_t start_ns; /* monotonic */
     int64_t resolved_ns;

@@ -54,6 +54,7 @@ int probe_render(const struct probe *p, struct prom_writer *w)
     if (s.hop_limit >= 0 && s.received > 0)
         metric_value(w, METRIC_PROBE_HOP_LIMIT, s.hop_limit);
     metric_value(w, METRIC_PROBE_SENT, s.sent);
+    metric_value(w, METRIC_PROBE_UNSENT, s.unsent);
     metric_value(w, METRIC_PROBE_RECEIVED, s.received);
     metric_value(w, METRIC_PROBE_LOSS, echo_summary_loss(&s));
     if (s.received > 0) {
@@ -101,7 +102,10 @@ int probe_render_debug(const struct probe *p, struct text_buf *out)
         const struct icmp_echo_result *r = &p->results[i];
         if (!r->sent) {
             text_buf_printf(out, "echo %u: not sent (%s)\n", i,
-                            r->send_errno ? icmp_status_name(r->status) : "deadline");
+                            r->send_errno ? icmp_status_name(r->status)
+                                          : "no send slot before the deadline: the packet "
+                                            "budget went to other probes, or the deadline "
+                                            "was too short; not a loss");
             continue;
         }
         text_buf_printf(out, "echo %u: seq=%u status=%s", i, r->seq, icmp_status_name(r->status));

@@ -86,6 +86,9 @@ static bool over_limit(struct exporter *x, const struct config *cfg)
 
 enum MHD_Result http_start_probe(struct exporter *x, struct MHD_Connection *conn, void **con_cls)
 {
+    /* Each client address is one engine flow: its probes share one part of the budget. */
+    const union MHD_ConnectionInfo *client =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     struct probe_params params = {
         .target = http_arg(conn, "target"),
         .module = http_arg(conn, "module"),
@@ -94,6 +97,7 @@ enum MHD_Result http_start_probe(struct exporter *x, struct MHD_Connection *conn
         .timeout = http_arg(conn, "timeout"),
         .debug = http_arg(conn, "debug"),
         .scrape_timeout = http_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"),
+        .flow = probe_client_flow(client != NULL ? client->client_addr : NULL),
     };
     struct config *cfg = config_slot_get(x->configs);
     struct http_request *rq;

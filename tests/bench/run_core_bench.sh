@@ -40,8 +40,8 @@ while [ $# -gt 0 ]; do
 done
 [[ $reps =~ ^[1-9]$ ]] || { echo "run_core_bench: --reps must be 1..9" >&2; exit 2; }
 for n in $sizes; do
-    if ! [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || [ "$n" -gt 65000 ]; then
-        echo "run_core_bench: sweep sizes must be 1..65000" >&2
+    if ! [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || [ "$n" -gt 65507 ]; then
+        echo "run_core_bench: sweep sizes must be 1..65507 (ICMP_PAYLOAD_MAX)" >&2
         exit 2
     fi
 done

@@ -62,6 +62,16 @@ run --config.check --config.file="$tmp/syntax.json"
 check "syntax: exit 1" [ "$rc" = 1 ]
 check "syntax: exact error" [ "$err" = "$tmp/syntax.json:1:15: (syntax): expected ',' or '}' after an object member, got the end of the document" ]
 
+# payload_size: the engine's limit, 65507 (the largest IPv4 echo data), loads; one more is
+# refused at load with the limit and why, rather than loaded and never sent.
+printf '{"modules": {"icmp": {"icmp": {"payload_size": 65507}}}}' >"$tmp/big.json"
+run --config.check --config.file="$tmp/big.json"
+check "payload_size 65507: exit 0" [ "$rc" = 0 ]
+printf '{"modules": {"icmp": {"icmp": {"payload_size": 65508}}}}' >"$tmp/big.json"
+run --config.check --config.file="$tmp/big.json"
+check "payload_size 65508: exit 1" [ "$rc" = 1 ]
+check "payload_size 65508: exact error" [ "$err" = "$tmp/big.json:1:48: modules.icmp.icmp.payload_size: expected an integer in 16..65507 (16 bytes carry the probe's nonce and timestamp; 65507 is the largest IPv4 echo payload), got 65508" ]
+
 run --config.check --config.file="$tmp/missing.json"
 check "missing: exit 1" [ "$rc" = 1 ]
 check "missing: errno text" [ "$err" = "$tmp/missing.json: cannot open: No such file or directory" ]

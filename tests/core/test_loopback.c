@@ -371,6 +371,70 @@ static void check_validation(struct icmp_engine *engine)
 
 /* An engine limited to one family: the other has no socket, and its jobs fail through the
  * callback with -EAFNOSUPPORT. */
+/*
+ * The packet budget is shared round-robin among flows: with a 5 ms gap, flow A's 150 jobs
+ * queued first, then flow B's one job of 10 echoes and a job of a flow of its own (flow 0)
+ * of 10 echoes, the first 30 sends must be about a third each. Before flows, A's 150 went
+ * first and B and C waited 0.75 s.
+ */
+#define FLOW_A_JOBS 150
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static void check_flows_share_budget(const struct icmp_addr *dst, const char *what)
+{
+    struct icmp_engine_options o;
+    struct tu_job *jobs[FLOW_A_JOBS + 2];
+    struct icmp_job *sub[FLOW_A_JOBS + 2];
+    int64_t stamps[FLOW_A_JOBS + 20], cutoff;
+    size_t n = 0, in_window_b = 0, in_window_c = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.min_send_gap_ns = 5 * TU_MS;
+    struct icmp_engine *engine = open_engine(&o, what);
+    if (engine == NULL)
+        return;
+    for (size_t i = 0; i < FLOW_A_JOBS + 2; i++) {
+        bool a = i < FLOW_A_JOBS;
+        jobs[i] = tu_job_new(dst, a ? 1 : 10, 0, 5000 * TU_MS, 56);
+        jobs[i]->job.flow = a ? 7 : i == FLOW_A_JOBS ? 9 : 0;
+        sub[i] = &jobs[i]->job;
+    }
+    CHECK_EQ(icmp_engine_submit(engine, sub, FLOW_A_JOBS + 2), 0);
+    if (!tu_wait(jobs, FLOW_A_JOBS + 2, 20000 * TU_MS)) {
+        TEST_FAIL_AT("%s: the flows' jobs did not complete within 20 s", what);
+    } else {
+        for (size_t i = 0; i < FLOW_A_JOBS + 2; i++) {
+            tu_check_consistent(jobs[i], what);
+            CHECK_EQ(jobs[i]->job.received, jobs[i]->job.count);
+            for (uint32_t k = 0; k < jobs[i]->job.count; k++)
+                if (jobs[i]->results[k].sent)
+                    stamps[n++] = jobs[i]->results[k].sent_ns;
+        }
+        CHECK_EQ(n, FLOW_A_JOBS + 20);
+        qsort(stamps, n, sizeof(stamps[0]), cmp_i64);
+        cutoff = stamps[29]; /* the 30th send */
+        for (size_t i = FLOW_A_JOBS; i < FLOW_A_JOBS + 2; i++)
+            for (uint32_t k = 0; k < 10; k++)
+                if (jobs[i]->results[k].sent && jobs[i]->results[k].sent_ns <= cutoff)
+                    *(i == FLOW_A_JOBS ? &in_window_b : &in_window_c) += 1;
+        fprintf(stderr, "%s: of the first 30 sends, flow B had %zu, flow 0 (C) %zu, A %zu\n", what,
+                in_window_b, in_window_c, 30 - in_window_b - in_window_c);
+        if (in_window_b < 8 || in_window_c < 8)
+            TEST_FAIL_AT("%s: flows B and C got %zu and %zu of the first 30 sends, not a third "
+                         "each",
+                         what, in_window_b, in_window_c);
+    }
+    icmp_engine_close(engine);
+    for (size_t i = 0; i < FLOW_A_JOBS + 2; i++)
+        tu_job_free(jobs[i]);
+}
+
 static void check_one_family(void)
 {
     struct icmp_engine_options o;
@@ -422,6 +486,7 @@ static void test_engine(void)
     check_cancel(engine);
     check_validation(engine);
     icmp_engine_close(engine);
+    check_flows_share_budget(&lo4, "flows, 127.0.0.1");
 
     /* Raw sockets asked for explicitly (we are root when this runs in CI). */
     struct icmp_engine_options o;

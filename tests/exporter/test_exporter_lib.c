@@ -13,6 +13,7 @@
 #include "exporter/probe_internal.h"
 #include "test.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -168,6 +169,39 @@ static struct probe *ran_probe(struct config *cfg)
     return p;
 }
 
+/* ---- the engine flow of a /probe client ---- */
+
+static uint64_t flow_of(const char *text, uint16_t port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+
+    if (inet_pton(AF_INET, text, &sin.sin_addr) == 1)
+        return probe_client_flow((const struct sockaddr *)&sin);
+    REQUIRE(inet_pton(AF_INET6, text, &sin6.sin6_addr) == 1);
+    return probe_client_flow((const struct sockaddr *)&sin6);
+}
+
+static void test_client_flow(void)
+{
+    const char *addrs[] = {"127.0.0.2", "127.0.0.3",   "198.18.0.1",
+                           "::1",       "2001:db8::1", "2001:db8:0:1::1"};
+
+    /* A client is its address, whatever its port; never 0 (a flow per job) nor the static
+     * targets' flow. */
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        uint64_t f = flow_of(addrs[i], 40000);
+        CHECK(f != 0 && f != PROBE_FLOW_STATIC);
+        CHECK_EQ(flow_of(addrs[i], 40001), f);
+        for (size_t k = 0; k < i; k++)
+            CHECK(flow_of(addrs[k], 40000) != f);
+    }
+    /* An IPv6 client is its /64; a v4-mapped address is the IPv4 client. */
+    CHECK_EQ(flow_of("2001:db8::1", 1), flow_of("2001:db8::ffff:2", 2));
+    CHECK_EQ(flow_of("::ffff:127.0.0.2", 1), flow_of("127.0.0.2", 2));
+    CHECK_EQ(probe_client_flow(NULL), 0);
+}
+
 static void test_render(void)
 {
     static const char want[] =
@@ -201,10 +235,15 @@ static void test_render(void)
         "# HELP probe_icmp_echoes_sent Echo requests sent by this probe\n"
         "# TYPE probe_icmp_echoes_sent gauge\n"
         "probe_icmp_echoes_sent 3\n"
+        "# HELP probe_icmp_echoes_unsent Echo requests of this probe not sent before its "
+        "deadline (the packet budget went to other probes first)\n"
+        "# TYPE probe_icmp_echoes_unsent gauge\n"
+        "probe_icmp_echoes_unsent 0\n"
         "# HELP probe_icmp_echoes_received Echo replies received by this probe\n"
         "# TYPE probe_icmp_echoes_received gauge\n"
         "probe_icmp_echoes_received 2\n"
-        "# HELP probe_icmp_loss_ratio Share of echoes sent that got no echo reply (0-1)\n"
+        "# HELP probe_icmp_loss_ratio Share of echoes sent that got no echo reply (0-1; NaN when "
+        "none could be sent)\n"
         "# TYPE probe_icmp_loss_ratio gauge\n"
         "probe_icmp_loss_ratio 0.5\n"
         "# HELP probe_icmp_rtt_min_seconds Smallest round-trip time of the probe\n"
@@ -264,6 +303,35 @@ static void test_render(void)
     CHECK(strstr(text_buf_data(&b), "probe_success 0\n") != NULL);
     CHECK(strstr(text_buf_data(&b), "probe_icmp_duration_seconds{phase=\"rtt\"} 0\n") != NULL);
     CHECK(strstr(text_buf_data(&b), "probe_icmp_loss_ratio 1\n") != NULL);
+
+    /* Echoes the packet budget left unsent (sent false, no send error) are no loss: two
+     * unsent, one answered, one timed out is a loss of 0.5 with 2 unsent; all four unsent is
+     * no loss ratio at all (NaN), not a dead host's 1. */
+    text_buf_reset(&b);
+    p->results[0] = (struct icmp_echo_result){
+        .status = ICMP_STATUS_SUCCESS, .rtt_ns = 1000000, .sent = true, .ttl = 64};
+    for (int i = 2; i < 4; i++)
+        p->results[i] = (struct icmp_echo_result){
+            .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1, .ttl = -1};
+    p->job.received = 1;
+    CHECK_EQ(probe_render(p, &w), 0);
+    CHECK(strstr(text_buf_data(&b), "probe_success 1\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_echoes_sent 2\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_echoes_unsent 2\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_loss_ratio 0.5\n") != NULL);
+    text_buf_reset(&b);
+    for (int i = 0; i < 4; i++)
+        p->results[i] = (struct icmp_echo_result){
+            .status = ICMP_STATUS_TIMED_OUT, .rtt_ns = -1, .sent_ns = -1, .ttl = -1};
+    p->job.received = 0;
+    CHECK_EQ(probe_render(p, &w), 0);
+    CHECK(strstr(text_buf_data(&b), "probe_success 0\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_echoes_sent 0\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_echoes_unsent 4\n") != NULL);
+    CHECK(strstr(text_buf_data(&b), "probe_icmp_loss_ratio NaN\n") != NULL);
+    text_buf_reset(&b);
+    CHECK_EQ(probe_render_debug(p, &b), 0);
+    CHECK(strstr(text_buf_data(&b), "echo 3: not sent (no send slot before the deadline") != NULL);
 
     /* A probe whose name did not resolve: no protocol, no hash, a loss of 1. */
     text_buf_reset(&b);
@@ -425,6 +493,7 @@ int main(void)
     test_params();
     test_static_settings();
     test_render();
+    test_client_flow();
     test_target_table();
     test_module_counters();
     return TEST_DONE();

@@ -223,7 +223,7 @@ sec_probe() {
     # /probe, IPv4, three echoes.
     probe_names="probe_success probe_duration_seconds probe_timeout_seconds
 probe_dns_lookup_time_seconds probe_ip_protocol probe_ip_addr_hash probe_icmp_duration_seconds
-probe_icmp_reply_hop_limit probe_icmp_echoes_sent probe_icmp_echoes_received
+probe_icmp_reply_hop_limit probe_icmp_echoes_sent probe_icmp_echoes_unsent probe_icmp_echoes_received
 probe_icmp_loss_ratio probe_icmp_rtt_min_seconds probe_icmp_rtt_avg_seconds
 probe_icmp_rtt_max_seconds probe_icmp_rtt_stddev_seconds probe_icmp_rtt_seconds_bucket
 probe_icmp_rtt_seconds_sum probe_icmp_rtt_seconds_count probe_icmp_replies probe_icmp_duplicates"

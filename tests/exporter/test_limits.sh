@@ -96,6 +96,41 @@ elif cmd == "two":
         head, _, body = data.partition(b"\r\n\r\n")
         open(out, "wb").write(body)
         print(head.split(b"\r\n", 1)[0].decode(errors="replace"))
+elif cmd == "flood":
+    # N /probe requests (HTTP/1.0) from SRC all at once, then, once they are queued, one
+    # from VICTIM; the victim's body to VOUT, the flood's to FOUT.<i>; prints the victim's
+    # status line and how many flood answers were 200
+    n, path, src, victim, vpath, vout, fout = int(sys.argv[3]), *sys.argv[4:10]
+    def get(src_addr, p):
+        s = socket.socket()
+        s.settimeout(20)
+        s.bind((src_addr, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % p).encode())
+        return s
+    def answer(s):
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head.split(b"\r\n", 1)[0].decode(errors="replace"), body
+    flood = [get(src, path) for _ in range(n)]
+    time.sleep(0.5)
+    line, body = answer(get(victim, vpath))
+    open(vout, "wb").write(body)
+    print("victim", line)
+    got = 0
+    for i, s in enumerate(flood):
+        fline, body = answer(s)
+        open("%s.%d" % (fout, i), "wb").write(body)
+        got += fline.startswith("HTTP/1.") and " 200 " in fline
+    print("flood answers", got)
 EOF
 py=/usr/bin/python3
 client() { "$py" "$tmp/client.py" "$@" 2>&1; }
@@ -190,6 +225,73 @@ req rl -X POST "$l/-/reload"
 check "reload to 100000 packets/s: 200" want_code rl 200
 req p4 "$l/probe?target=127.0.0.1&count=20&interval=1ms"
 check "  20 echoes 1 ms apart now take < 0.1 s" want_metric p4 lt 0.1 probe_duration_seconds
+
+# The budget is shared per client address: one client flooding /probe cannot starve
+# another's probe. 150 probes of 127.0.0.1 from 127.0.0.2 queue 150 echoes, 7.5 s at 20
+# packets/s (their 5 s timeout cuts the last ~50); a probe from 127.0.0.3 0.5 s later, with a
+# 3 s timeout, used to wait behind all of them and end with nothing sent and success 0. Now
+# the two clients take turns: its echo goes out within a few slots.
+cat >"$tmp/fair.json" <<'EOF'
+{
+  "modules": { "icmp": { "timeout": "5s" } },
+  "limits": { "max_packets_per_second": 20 }
+}
+EOF
+if start_exporter F 127.0.0.1 --config.file="$tmp/fair.json"; then
+    out=$(client flood "$F_port" 150 "/probe?target=127.0.0.1" 127.0.0.2 127.0.0.3 \
+        "/probe?target=127.0.0.1&timeout=3s" "$tmp/victim.plain" "$tmp/flood.plain")
+    check_detail="client: ${out//$'\n'/, }; victim's answer: $(head -c 1500 "$tmp/victim.plain")"
+    check "a flood of 150 probes from 127.0.0.2: 127.0.0.3's probe succeeds" \
+        want_metric victim eq 1 probe_success
+    check "  its echo was sent" want_metric victim eq 1 probe_icmp_echoes_sent
+    check "  within 1.5 s (not after the flood's 7.5 s)" \
+        want_metric victim lt 1.5 probe_duration_seconds
+    check_detail="client: ${out//$'\n'/, }"
+    check "  all 150 flood probes answered 200" grep -q 'flood answers 150' <<<"$out"
+    # The flood's own probes past the budget say so: unsent, not lost.
+    unsent=0 sent=0 nan=0
+    for f in "$tmp"/flood.plain.*; do
+        u=$(mval "$f" probe_icmp_echoes_unsent)
+        if [ "$u" = 1 ]; then
+            unsent=$((unsent + 1))
+            [ "$(mval "$f" probe_icmp_loss_ratio)" = NaN ] && nan=$((nan + 1))
+        elif [ "$u" = 0 ] && [ "$(mval "$f" probe_icmp_echoes_sent)" = 1 ]; then
+            sent=$((sent + 1))
+        fi
+    done
+    echo "# victim: success $(mval "$tmp/victim.plain" probe_success), sent" \
+        "$(mval "$tmp/victim.plain" probe_icmp_echoes_sent), duration" \
+        "$(mval "$tmp/victim.plain" probe_duration_seconds) s; flood: $sent sent, $unsent unsent"
+    check_detail="flood probes: $sent sent, $unsent unsent ($nan of them with loss NaN)"
+    check "  20..140 flood probes sent; the others say their echo is unsent, loss NaN" \
+        bash -c "[ $sent -ge 20 ] && [ $sent -le 140 ] && [ $unsent = $((150 - sent)) ] && [ $nan = $unsent ]"
+    check "  F is alive" alive F
+    stop_exporter F TERM 5
+    check "  F: SIGTERM -> exit 0" [ "$stop_rc" = 0 ]
+else
+    check "exporter F serves" false
+fi
+
+# payload_size: the configuration's limit is the engine's, so the largest value that loads
+# (65507, the most an IPv4 echo carries) is really sent, to 127.0.0.1 and to ::1. (The
+# engine once stopped at 65000: such a probe then sent nothing and read as down.)
+cat >"$tmp/big.json" <<'EOF'
+{ "modules": { "icmp": { "timeout": "3s" },
+               "big": { "timeout": "3s", "icmp": { "payload_size": 65507 } } } }
+EOF
+if start_exporter G 127.0.0.1 --config.file="$tmp/big.json"; then
+    for dst in 127.0.0.1 ::1; do
+        [ "$dst" = ::1 ] && ! ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128' && continue
+        req "big$dst" "$G_url/probe?target=$dst&module=big"
+        check "payload_size 65507 to $dst: the echo is sent" \
+            want_metric "big$dst" eq 1 probe_icmp_echoes_sent
+        check "  and answered: probe_success 1" want_metric "big$dst" eq 1 probe_success
+    done
+    check "  G is alive" alive G
+    stop_exporter G TERM 5
+else
+    check "exporter G serves" false
+fi
 
 check "L is alive" alive L
 check "L logged no sanitizer report" bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/L.log'"
