@@ -66,6 +66,9 @@ static const struct metric_desc catalog[METRIC_COUNT] = {
                                   "times"},
     [METRIC_TARGET_SENT] = {"icmp_target_echoes_sent_total", C,
                             "Echo requests sent to the static target"},
+    [METRIC_TARGET_UNSENT] = {"icmp_target_echoes_unsent_total", C,
+                              "Echoes to the static target never tried: the packet budget went "
+                              "to other probes until the deadline (no loss; shown once any)"},
     [METRIC_TARGET_REPLIES] = {"icmp_target_replies_total", C,
                                "Echoes to the static target by outcome (IP_STATUS name)"},
     [METRIC_TARGET_DUPLICATES] = {"icmp_target_duplicates_total", C,

@@ -81,6 +81,8 @@ static double state_value(const struct target_state *s, enum metric_id family)
         return s->rtt_stddev;
     case METRIC_TARGET_SENT:
         return (double)s->sent;
+    case METRIC_TARGET_UNSENT:
+        return (double)s->unsent;
     default:
         return (double)s->duplicates;
     }
@@ -97,11 +99,13 @@ static void render_target(struct metrics_cursor *c, struct prom_writer *w, size_
 
     /* The RTT gauges need a reply; min, max and stddev a module of more than one echo
      * (of one, they only repeat the mean: 3 lines a target that 10,000 targets pay for). */
-    if (!s->scraped || (c->family == METRIC_TARGET_HOP_LIMIT && s->hop_limit < 0) ||
+    if ((!s->scraped && c->family != METRIC_TARGET_UNSENT) ||
+        (c->family == METRIC_TARGET_HOP_LIMIT && s->hop_limit < 0) ||
         (c->family >= METRIC_TARGET_RTT_MIN && c->family <= METRIC_TARGET_RTT_STDDEV &&
          s->rtt_n == 0) ||
         (c->family != METRIC_TARGET_RTT_AVG && c->family >= METRIC_TARGET_RTT_MIN &&
-         c->family <= METRIC_TARGET_RTT_STDDEV && t->module->count < 2))
+         c->family <= METRIC_TARGET_RTT_STDDEV && t->module->count < 2) ||
+        (c->family == METRIC_TARGET_UNSENT && s->unsent == 0))
         return;
     snprintf(version, sizeof(version), "%u", (unsigned)s->ip_version);
     l[0] = (struct prom_label){"target", t->target};
@@ -120,6 +124,7 @@ static void render_target(struct metrics_cursor *c, struct prom_writer *w, size_
     case METRIC_TARGET_RTT_MAX:
     case METRIC_TARGET_RTT_STDDEV:
     case METRIC_TARGET_SENT:
+    case METRIC_TARGET_UNSENT:
     case METRIC_TARGET_DUPLICATES:
         prom_sample2(w, name, l, 4, own, t->n_labels, state_value(s, c->family));
         break;

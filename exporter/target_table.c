@@ -158,6 +158,13 @@ int target_state_fold(struct target_state *t, const struct config_module *m,
 {
     int rc = 0;
 
+    if (addr != NULL) {
+        icmp_addr_format(addr, t->ip, sizeof(t->ip));
+        t->ip_version = addr->family == AF_INET ? 4 : 6;
+    }
+    t->unsent += s->unsent;
+    if (s->attempted == 0 && s->unsent > 0)
+        return 0; /* nothing measured: not a down, the last measurement stands */
     t->sent += s->sent;
     for (int i = 0; i < ICMP_STATUS_LIMIT; i++) {
         if (s->by_status[i] == 0)
@@ -191,9 +198,5 @@ int target_state_fold(struct target_state *t, const struct config_module *m,
     t->success = success;
     t->loss_ratio = echo_summary_loss(s);
     t->hop_limit = (int16_t)(s->received > 0 ? s->hop_limit : -1);
-    if (addr != NULL) {
-        icmp_addr_format(addr, t->ip, sizeof(t->ip));
-        t->ip_version = addr->family == AF_INET ? 4 : 6;
-    }
     return rc;
 }

@@ -21,6 +21,7 @@
  */
 struct target_state {
     uint64_t sent;
+    uint64_t unsent;       /* never tried (the packet budget ran out): no loss */
     uint64_t replied;      /* ICMP_STATUS_SUCCESS */
     uint64_t timed_out;    /* ICMP_STATUS_TIMED_OUT */
     uint64_t *other;       /* NULL, or ICMP_STATUS_LIMIT counters for the other statuses */
@@ -65,8 +66,10 @@ uint64_t target_replies(const struct target_state *t, enum icmp_status s);
 /*
  * Adds one finished probe of the target to its series: its summary s (made with module
  * m), the duplicates the engine saw, whether it succeeded, and the address it went to
- * (NULL when the name did not resolve). Returns 0, or -ENOMEM when counters for a rare
- * status could not be allocated (those go uncounted). The owner's lock held.
+ * (NULL when the name did not resolve). A probe that tried no echo but left some unsent
+ * (the packet budget ran out) measured nothing: it adds to the unsent count only, and the
+ * last measurement stands. Returns 0, or -ENOMEM when counters for a rare status could not
+ * be allocated (those go uncounted). The owner's lock held.
  */
 int target_state_fold(struct target_state *t, const struct config_module *m,
                       const struct echo_summary *s, uint32_t duplicates, bool success,

@@ -414,9 +414,32 @@ static void test_target_table(void)
                         "site=\"a\"} 2\n") != NULL);
     CHECK(strstr(whole, "icmp_target_rtt_stddev_seconds{target=\"198.18.0.1\",module=\"m\",ip="
                         "\"198.18.0.1\",ip_version=\"4\",site=\"a\"} 0.001953125\n") != NULL);
-    CHECK(strstr(whole, "target=\"198.18.0.2\"") == NULL); /* never scraped: no series */
+    CHECK(strstr(whole, "target=\"198.18.0.2\"") == NULL);            /* never scraped: no series */
+    CHECK(strstr(whole, "icmp_target_echoes_unsent_total{") == NULL); /* none unsent */
     free(whole);
     free(pieces);
+
+    /* A probe that tried nothing (the packet budget ran out before its deadline) measured
+     * nothing: the last measurement stands, only the unsent count moves. */
+    {
+        struct echo_summary none = {.unsent = 2, .hop_limit = -1};
+        struct target_state before = ta->states[0];
+        CHECK_EQ(
+            target_state_fold(&ta->states[0], config_module_find(a, "m"), &none, 0, false, addr),
+            0);
+        CHECK_EQ(ta->states[0].unsent, 2);
+        CHECK_EQ(ta->states[0].sent, before.sent);
+        CHECK_EQ(ta->states[0].success, before.success);
+        CHECK(ta->states[0].loss_ratio == before.loss_ratio);
+        CHECK_EQ(target_replies(&ta->states[0], ICMP_STATUS_TIMED_OUT), 2);
+        whole = render_targets(ta, SIZE_MAX);
+        REQUIRE(whole != NULL);
+        CHECK(strstr(whole, "icmp_target_echoes_unsent_total{target=\"198.18.0.1\",module=\"m\","
+                            "ip=\"198.18.0.1\",ip_version=\"4\",site=\"a\"} 2\n") != NULL);
+        CHECK(strstr(whole, "icmp_target_success{target=\"198.18.0.1\",module=\"m\",ip=\"198.18."
+                            "0.1\",ip_version=\"4\",site=\"a\"} 1\n") != NULL);
+        free(whole);
+    }
 
     /* A reload: the unchanged target (now second) keeps its counters; the changed one
      * (new labels) starts at zero. */
