@@ -70,8 +70,10 @@ struct exporter {
     bool stopping;
 
     _Atomic int64_t probes_in_flight;
-    _Atomic int64_t open_requests;     /* /probe and /metrics requests not yet answered */
-    _Atomic uint64_t request_timeouts; /* connections cut for limits.request_timeout */
+    _Atomic int64_t open_requests;        /* /probe and /metrics requests not yet answered */
+    _Atomic uint64_t request_timeouts;    /* connections cut for limits.request_timeout */
+    _Atomic uint64_t resolver_queue_full; /* probes refused: the resolver's queue was full */
+    _Atomic uint64_t resolver_timeouts;   /* probes whose name did not resolve in time */
     _Atomic uint64_t http_requests[HTTP_CODES_COUNTED];
 
     pthread_mutex_t lock; /* what follows */
@@ -95,7 +97,8 @@ int exporter_open(struct exporter *x, const struct exporter_options *o, struct c
 int exporter_start(struct exporter *x, char *err, size_t errlen);
 
 /*
- * Refuses new probes, lets queued name lookups and password checks finish, closes the
+ * Refuses new probes, answers name lookups still waiting or running as timed out (without
+ * waiting for a getaddrinfo that hangs), lets queued password checks finish, closes the
  * engine (every job still running completes as cancelled), then waits up to 2 s for the
  * requests still being answered. Call before stopping the HTTP server.
  */
