@@ -18,6 +18,8 @@
  */
 #include "exporter/resolver.h"
 
+#include "exporter/detached.h"
+
 #include <pthread.h>
 #include <stdio.h>
 
@@ -41,15 +43,12 @@ struct request {
 };
 
 struct resolver {
-    pthread_mutex_t lock;
+    struct detached_home home; /* the lock; refs: the owner, and each live worker */
     pthread_cond_t wake;       /* workers: a request is queued, or stopping */
     pthread_cond_t timer_wake; /* the timer: a new deadline, or stopping */
-    pthread_cond_t idle;       /* resolver_close: callbacks reached 0 */
     struct request *head, *tail;
     size_t n_queued;
     struct request *running[RESOLVER_MAX_THREADS]; /* by worker; NULL when idle */
-    unsigned callbacks;                            /* done() calls in progress */
-    unsigned refs;                                 /* the owner, and each live worker */
     bool stopping;
     unsigned n_threads, n_idle; /* workers started; those waiting for a request */
     pthread_t timer;
@@ -106,15 +105,11 @@ static struct resolution timed_out(const struct request *rq, int64_t now)
 /* Drops a reference (the lock held; it is released). The last one frees the resolver. */
 static void unref_unlock(struct resolver *r)
 {
-    bool last = --r->refs == 0;
-
-    pthread_mutex_unlock(&r->lock);
-    if (!last)
+    if (!detached_home_unref_unlock(&r->home))
         return;
-    pthread_mutex_destroy(&r->lock);
+    detached_home_cleanup(&r->home);
     pthread_cond_destroy(&r->wake);
     pthread_cond_destroy(&r->timer_wake);
-    pthread_cond_destroy(&r->idle);
     free(r);
 }
 
@@ -122,12 +117,9 @@ static void unref_unlock(struct resolver *r)
 static void call_back(struct resolver *r, resolve_done_fn done, void *arg,
                       const struct resolution *res)
 {
-    r->callbacks++;
-    pthread_mutex_unlock(&r->lock);
+    detached_home_callback_begin(&r->home);
     done(arg, res);
-    pthread_mutex_lock(&r->lock);
-    if (--r->callbacks == 0)
-        pthread_cond_broadcast(&r->idle);
+    detached_home_callback_end(&r->home);
 }
 
 static void *worker(void *arg)
@@ -137,14 +129,14 @@ static void *worker(void *arg)
     unsigned me = wa->index;
 
     free(wa);
-    pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&r->home.lock);
     for (;;) {
         struct request *rq;
         struct resolution res;
 
         r->n_idle++;
         while (r->head == NULL && !r->stopping)
-            pthread_cond_wait(&r->wake, &r->lock);
+            pthread_cond_wait(&r->wake, &r->home.lock);
         r->n_idle--;
         if (r->stopping)
             break;
@@ -161,9 +153,9 @@ static void *worker(void *arg)
             continue;
         }
         r->running[me] = rq;
-        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&r->home.lock);
         resolve(rq, &res); /* may hang far past the deadline: the timer answers meanwhile */
-        pthread_mutex_lock(&r->lock);
+        pthread_mutex_lock(&r->home.lock);
         r->running[me] = NULL;
         if (!rq->answered) {
             rq->answered = true;
@@ -236,21 +228,21 @@ static void *timer(void *arg)
 {
     struct resolver *r = arg;
 
-    pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&r->home.lock);
     while (!r->stopping) {
         int64_t next = expire(r);
         struct timespec ts;
         if (r->stopping)
             break;
         if (next == INT64_MAX) {
-            pthread_cond_wait(&r->timer_wake, &r->lock);
+            pthread_cond_wait(&r->timer_wake, &r->home.lock);
             continue;
         }
         ts.tv_sec = (time_t)(next / 1000000000);
         ts.tv_nsec = (long)(next % 1000000000);
-        pthread_cond_timedwait(&r->timer_wake, &r->lock, &ts);
+        pthread_cond_timedwait(&r->timer_wake, &r->home.lock, &ts);
     }
-    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&r->home.lock);
     return NULL;
 }
 
@@ -273,7 +265,7 @@ static int spawn(struct resolver *r)
         free(wa);
         return -EAGAIN;
     }
-    r->refs++;
+    r->home.refs++;
     r->n_threads++;
     return 0;
 }
@@ -285,23 +277,21 @@ int resolver_open(struct resolver **out, unsigned threads)
 
     if (r == NULL)
         return -ENOMEM;
-    pthread_mutex_init(&r->lock, NULL);
+    detached_home_init(&r->home, 1);
     pthread_cond_init(&r->wake, NULL);
-    pthread_cond_init(&r->idle, NULL);
     pthread_condattr_init(&mono);
     pthread_condattr_setclock(&mono, CLOCK_MONOTONIC); /* deadlines are icmp_now_ns() */
     pthread_cond_init(&r->timer_wake, &mono);
     pthread_condattr_destroy(&mono);
-    r->refs = 1;
     if (pthread_create(&r->timer, NULL, timer, r) != 0) {
-        pthread_mutex_lock(&r->lock);
+        pthread_mutex_lock(&r->home.lock);
         unref_unlock(r);
         return -EAGAIN;
     }
-    pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&r->home.lock);
     while (r->n_threads < threads && spawn(r) == 0)
         ;
-    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&r->home.lock);
     if (r->n_threads == 0) {
         resolver_close(r);
         return -EAGAIN;
@@ -314,16 +304,15 @@ void resolver_close(struct resolver *r)
 {
     if (r == NULL)
         return;
-    pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&r->home.lock);
     r->stopping = true;
     pthread_cond_broadcast(&r->wake);
     pthread_cond_broadcast(&r->timer_wake);
-    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&r->home.lock);
     pthread_join(r->timer, NULL);
-    pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&r->home.lock);
     expire(r); /* everything still unanswered, as timed out */
-    while (r->callbacks > 0)
-        pthread_cond_wait(&r->idle, &r->lock);
+    detached_home_quiesce(&r->home);
     unref_unlock(r);
 }
 
@@ -347,10 +336,10 @@ int resolver_submit(struct resolver *r, const char *name, int preferred, bool fa
     rq->submitted_ns = icmp_now_ns();
     rq->deadline_ns = deadline_ns;
     snprintf(rq->name, sizeof(rq->name), "%s", name);
-    pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&r->home.lock);
     if (r->stopping || r->n_queued >= RESOLVER_QUEUE_MAX) {
         int rc = r->stopping ? -ESHUTDOWN : -EBUSY;
-        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&r->home.lock);
         free(rq);
         return rc;
     }
@@ -364,6 +353,6 @@ int resolver_submit(struct resolver *r, const char *name, int preferred, bool fa
         spawn(r); /* none free: the others may all hang; at the limit, it waits its turn */
     pthread_cond_signal(&r->wake);
     pthread_cond_signal(&r->timer_wake);
-    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&r->home.lock);
     return 0;
 }
