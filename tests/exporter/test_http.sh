@@ -13,7 +13,9 @@
 #                formats, gzip, counters across scrapes
 #   concurrency  50 concurrent probes with 20 /metrics; max_concurrent_probes 1 (503, the
 #                in-flight gauge), --timeout-offset, --log.level, SIGTERM with a probe in flight
-#   reload       SIGHUP and POST /-/reload, success and failure, counters across a reload
+#   reload       SIGHUP and POST /-/reload, success and failure, counters across a reload;
+#                403 without --web.enable-lifecycle; /-/healthy during an 8 MB reload; the
+#                last reload asked for wins; a FIFO as configuration path (SIGTERM, sweep)
 #   default      no configuration file (the embedded default), JSON logs, SIGINT
 # Every section that starts the main exporter A ends with its checks of A: alive, no
 # sanitizer report, exit 0 on SIGTERM. Every exporter is started on a free high port and
@@ -766,10 +768,11 @@ reload_off_thread() {
 }
 
 # A configuration path that blocks (a FIFO nobody writes): SIGHUP and POST /-/reload wait on
-# the reload thread; /-/healthy answers, and SIGTERM still stops the exporter in 2 s.
+# the reload thread; /-/healthy answers, the request-timeout sweep (2 s) still cuts a silent
+# connection, and SIGTERM still stops the exporter in 2 s.
 reload_blocking_file() {
-    local f=$tmp/fifo.json
-    write_small "$f" m0
+    local f=$tmp/fifo.json cut
+    printf '{ "modules": { "m0": {} }, "limits": { "request_timeout": "2s" } }\n' >"$f"
     start_r "$f" --web.enable-lifecycle
     rm -f "$f" && mkfifo "$f"
     kill -HUP "$R_pid"
@@ -782,6 +785,19 @@ reload_blocking_file() {
         eval 'want_code fh 200 && num_ok "" "$(req_secs fh) < 1"'
     req fp "$R_url/probe?target=127.0.0.1&module=m0"
     check "  /probe still answers with the old configuration (200)" want_code fp 200
+    # A connection that sends nothing: the sweep must cut it within 2..3.5 s (-1: not in 8 s).
+    cut=$("$py" -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(8)
+t0 = time.monotonic()
+try:
+    d = s.recv(1)
+except OSError:
+    d = b""
+print("%.2f" % (time.monotonic() - t0) if d == b"" else -1)' "$R_port")
+    check "  a silent connection is still cut by request_timeout 2s (after $cut s)" \
+        awk -v t="$cut" 'BEGIN { exit !(t >= 1.5 && t <= 4) }'
     stop_exporter R TERM 6
     check "  SIGTERM: exit 0 within 2 s (+0.5 s) (took $stop_secs s)" \
         eval '[ "$stop_rc" = 0 ] && num_ok "" "$stop_secs < 2.5"'
