@@ -119,6 +119,12 @@ static const struct metric_desc catalog[METRIC_COUNT] = {
     [METRIC_HTTP_REQUEST_TIMEOUTS] = {"icmp_exporter_http_request_timeouts_total", C,
                                       "Connections cut for not delivering a whole request within "
                                       "limits.request_timeout"},
+    [METRIC_RESOLVER_QUEUE_FULL] = {"icmp_exporter_resolver_queue_full_total", C,
+                                    "Probes of names refused because the name lookups waiting "
+                                    "filled the resolver's queue"},
+    [METRIC_RESOLVER_TIMEOUTS] = {"icmp_exporter_resolver_timeouts_total", C,
+                                  "Probes of names that did not resolve before the probe's "
+                                  "deadline"},
     [METRIC_CONFIG_RELOAD_OK] = {"icmp_exporter_config_last_reload_successful", G,
                                  "Whether the last configuration reload attempt was successful"},
     [METRIC_CONFIG_RELOAD_TIME] = {"icmp_exporter_config_last_reload_success_timestamp_seconds", G,

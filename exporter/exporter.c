@@ -5,21 +5,60 @@
  * ICMP sockets) while the process still has one thread, main.c drops them, and only then
  * does exporter_start start threads. exporter_stop runs before the HTTP server stops, so
  * that every probe has called back before its connection goes away.
+ *
+ * Reloads run on a thread of their own (issue 16), never on the HTTP thread (an 8 MB file
+ * took 2.3 s to parse, and no other request was served meanwhile) nor on the signal thread
+ * (a configuration path that blocks, a FIFO or a hung file system, stopped SIGTERM and the
+ * request-timeout sweep). One load at a time, each request answered by a load that started
+ * after it: the last request wins. The thread is detached and holds a reference to struct
+ * reloader, so a load that never returns costs shutdown nothing; it installs nothing once
+ * exporter_stop has run (the lock orders the two).
  */
 #include "exporter/exporter.h"
 
 #include "exporter/auth.h"
+#include "exporter/detached.h"
 #include "exporter/resolver.h"
 #include "exporter/round.h"
 
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 const int http_counted_codes[HTTP_CODES_COUNTED] = {0, 200, 400, 403, 404, 405, 500, 503, 401};
+
+struct reload_waiter {
+    struct reload_waiter *next;
+    exporter_reload_done_fn done;
+    void *arg;
+};
+
+struct reloader {
+    struct detached_home home; /* the lock; refs: the exporter's, and the thread's */
+    pthread_cond_t wake;       /* the thread: a request, or stopping */
+    struct exporter *x;        /* used only under the lock and while !stopping */
+    bool stopping;
+    bool pending;                /* a load is asked for and not yet started */
+    struct reload_waiter *queue; /* answered by the next load */
+    struct reload_waiter *batch; /* answered by the load under way */
+    size_t n_waiting;            /* in both */
+};
+
+static int reloader_open(struct exporter *x);
+static void reloader_stop(struct reloader *r);
+
+static void reloader_unref_unlock(struct reloader *r)
+{
+    if (!detached_home_unref_unlock(&r->home))
+        return;
+    detached_home_cleanup(&r->home);
+    pthread_cond_destroy(&r->wake);
+    free(r);
+}
 
 int64_t exporter_send_gap(const struct config *cfg)
 {
@@ -40,6 +79,7 @@ int exporter_open(struct exporter *x, const struct exporter_options *o, struct c
     x->config_path = o->config_path;
     x->web_config_path = o->web_config_path;
     x->timeout_offset_ns = o->timeout_offset_ns;
+    x->enable_lifecycle = o->enable_lifecycle;
     x->route_prefix = o->route_prefix != NULL ? o->route_prefix : "";
     clock_gettime(CLOCK_REALTIME, &now);
     x->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
@@ -66,7 +106,8 @@ int exporter_start(struct exporter *x, char *err, size_t errlen)
     int rc;
 
     if ((rc = icmp_engine_start(x->engine)) < 0 || (rc = resolver_open(&x->resolver, 2)) < 0 ||
-        (rc = auth_open(&x->auth)) < 0 || (rc = rounds_open(&x->rounds, x)) < 0) {
+        (rc = auth_open(&x->auth)) < 0 || (rc = rounds_open(&x->rounds, x)) < 0 ||
+        (rc = reloader_open(x)) < 0) {
         snprintf(err, errlen, "%s", strerror(-rc));
         return rc;
     }
@@ -78,6 +119,7 @@ void exporter_stop(struct exporter *x)
     pthread_rwlock_wrlock(&x->run_lock);
     x->stopping = true;
     pthread_rwlock_unlock(&x->run_lock);
+    reloader_stop(x->reloader);
     resolver_close(x->resolver);
     x->resolver = NULL;
     icmp_engine_close(x->engine);
@@ -93,6 +135,11 @@ void exporter_stop(struct exporter *x)
 
 void exporter_close(struct exporter *x)
 {
+    reloader_stop(x->reloader);
+    if (x->reloader != NULL) {
+        pthread_mutex_lock(&x->reloader->home.lock);
+        reloader_unref_unlock(x->reloader);
+    }
     resolver_close(x->resolver);
     icmp_engine_close(x->engine);
     rounds_close(x->rounds);
@@ -135,12 +182,10 @@ bool exporter_reload_conflict(const struct exporter *x, const struct config *cfg
     return true;
 }
 
-int exporter_reload(struct exporter *x, char *err, size_t errlen)
+/* Installs what a load gave (cfg NULL: it failed, rc and err say why), refusing what this
+ * build cannot apply; logs the outcome. Returns 0 or -errno (reason in err). */
+static int install(struct exporter *x, struct config *cfg, int rc, char *err, size_t errlen)
 {
-    const struct config_files files = {x->config_path, x->web_config_path};
-    struct config *cfg = NULL;
-    int rc = config_load_files(&files, &cfg, err, errlen);
-
     if (rc == 0 && exporter_reload_conflict(x, cfg, err, errlen)) {
         config_unref(cfg);
         cfg = NULL;
@@ -157,8 +202,139 @@ int exporter_reload(struct exporter *x, char *err, size_t errlen)
     if (cfg != NULL && x->engine != NULL)
         icmp_engine_set_send_gap(x->engine, exporter_send_gap(cfg));
     config_slot_swap(x->configs, cfg);
-    malloc_trim(0); /* the parser's freed JSON tree, as at start */
+    if (rc == 0)
+        log_write(&x->log, LOG_LEVEL_INFO, "configuration reloaded", "file",
+                  x->config_path != NULL ? x->config_path : "(embedded default)", NULL);
+    else
+        log_write(&x->log, LOG_LEVEL_ERROR, "configuration reload failed", "err", err, NULL);
     return rc;
+}
+
+/* Answers a list of waiters (the lock held on entry and return, released meanwhile). */
+static void answer(struct reloader *r, struct reload_waiter *w, int rc, const char *err)
+{
+    while (w != NULL) {
+        struct reload_waiter *next = w->next;
+        r->n_waiting--;
+        detached_home_callback_begin(&r->home);
+        w->done(w->arg, rc, err);
+        free(w);
+        detached_home_callback_end(&r->home);
+        w = next;
+    }
+}
+
+static void *reload_thread(void *arg)
+{
+    struct reloader *r = arg;
+    char err[1024];
+
+    pthread_mutex_lock(&r->home.lock);
+    for (;;) {
+        struct config_files files;
+        struct config *cfg = NULL;
+        struct reload_waiter *batch;
+        int rc;
+
+        while (!r->pending && !r->stopping)
+            pthread_cond_wait(&r->wake, &r->home.lock);
+        if (r->stopping)
+            break;
+        r->pending = false;
+        r->batch = r->queue;
+        r->queue = NULL;
+        /* The paths are main()'s argv: they outlive this thread even past exporter_close. */
+        files = (struct config_files){r->x->config_path, r->x->web_config_path};
+        pthread_mutex_unlock(&r->home.lock);
+        err[0] = '\0';
+        rc = config_load_files(&files, &cfg, err, sizeof(err)); /* may block for ever */
+        malloc_trim(0); /* the parser's freed JSON tree, as at start */
+        pthread_mutex_lock(&r->home.lock);
+        if (r->stopping) { /* exporter_stop answered the batch; x may be gone */
+            config_unref(cfg);
+            break;
+        }
+        rc = install(r->x, cfg, rc, err, sizeof(err));
+        batch = r->batch;
+        r->batch = NULL;
+        answer(r, batch, rc, err);
+    }
+    reloader_unref_unlock(r);
+    return NULL;
+}
+
+static int reloader_open(struct exporter *x)
+{
+    struct reloader *r = calloc(1, sizeof(*r));
+    pthread_attr_t detached;
+    pthread_t t;
+    int rc;
+
+    if (r == NULL)
+        return -ENOMEM;
+    detached_home_init(&r->home, 2); /* the exporter's, the thread's */
+    pthread_cond_init(&r->wake, NULL);
+    r->x = x;
+    pthread_attr_init(&detached);
+    pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &detached, reload_thread, r);
+    pthread_attr_destroy(&detached);
+    if (rc != 0) {
+        r->home.refs = 1;
+        pthread_mutex_lock(&r->home.lock);
+        reloader_unref_unlock(r);
+        return -rc;
+    }
+    x->reloader = r;
+    return 0;
+}
+
+/* Stops taking reloads and answers those waiting (-ESHUTDOWN), waiting only for answers
+ * already being given. Idempotent; accepts NULL. */
+static void reloader_stop(struct reloader *r)
+{
+    struct reload_waiter *a, *b;
+
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->home.lock);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->wake);
+    a = r->queue;
+    b = r->batch;
+    r->queue = r->batch = NULL;
+    answer(r, a, -ESHUTDOWN, "shutting down");
+    answer(r, b, -ESHUTDOWN, "shutting down");
+    detached_home_quiesce(&r->home);
+    pthread_mutex_unlock(&r->home.lock);
+}
+
+int exporter_request_reload(struct exporter *x, exporter_reload_done_fn done, void *arg)
+{
+    struct reloader *r = x->reloader;
+    struct reload_waiter *w = NULL;
+
+    if (r == NULL)
+        return -ESHUTDOWN;
+    if (done != NULL && (w = calloc(1, sizeof(*w))) == NULL)
+        return -ENOMEM;
+    pthread_mutex_lock(&r->home.lock);
+    if (r->stopping || (w != NULL && r->n_waiting >= EXPORTER_RELOADS_WAITING_MAX)) {
+        int rc = r->stopping ? -ESHUTDOWN : -EBUSY;
+        pthread_mutex_unlock(&r->home.lock);
+        free(w);
+        return rc;
+    }
+    if (w != NULL) {
+        /* In request order: the queue is answered as one, so order within it is moot. */
+        *w = (struct reload_waiter){.next = r->queue, .done = done, .arg = arg};
+        r->queue = w;
+        r->n_waiting++;
+    }
+    r->pending = true;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->home.lock);
+    return 0;
 }
 
 struct target_table *exporter_target_table(struct exporter *x, struct config *cfg)

@@ -42,6 +42,7 @@ struct probe_record {
 struct resolver;
 struct auth;
 struct rounds;
+struct reloader;
 
 /* What the exporter is started with (main.c's flags). */
 struct exporter_options {
@@ -50,6 +51,7 @@ struct exporter_options {
     const char *config_path;     /* NULL: the embedded default */
     const char *web_config_path; /* --web.config.file, or NULL */
     int64_t timeout_offset_ns;
+    bool enable_lifecycle; /* --web.enable-lifecycle: POST /-/reload allowed */
 };
 
 struct exporter {
@@ -59,9 +61,11 @@ struct exporter {
     const char *web_config_path; /* NULL: none */
     struct icmp_engine *engine;
     struct resolver *resolver;
-    struct auth *auth;     /* basic-auth verifier */
-    struct rounds *rounds; /* the static targets' probe rounds (round.h) */
-    char *tls_cert_file;   /* the TLS files the server started with (NULL: plain HTTP) */
+    struct reloader *reloader; /* the reload thread (exporter.c) */
+    bool enable_lifecycle;     /* POST /-/reload allowed (--web.enable-lifecycle) */
+    struct auth *auth;         /* basic-auth verifier */
+    struct rounds *rounds;     /* the static targets' probe rounds (round.h) */
+    char *tls_cert_file;       /* the TLS files the server started with (NULL: plain HTTP) */
     char *tls_key_file;
     int64_t timeout_offset_ns;
     const char *route_prefix; /* "" or "/path": every route lives below it */
@@ -72,8 +76,10 @@ struct exporter {
     bool stopping;
 
     _Atomic int64_t probes_in_flight;
-    _Atomic int64_t open_requests;     /* /probe and /metrics requests not yet answered */
-    _Atomic uint64_t request_timeouts; /* connections cut for limits.request_timeout */
+    _Atomic int64_t open_requests;        /* /probe and /metrics requests not yet answered */
+    _Atomic uint64_t request_timeouts;    /* connections cut for limits.request_timeout */
+    _Atomic uint64_t resolver_queue_full; /* probes refused: the resolver's queue was full */
+    _Atomic uint64_t resolver_timeouts;   /* probes whose name did not resolve in time */
     _Atomic uint64_t http_requests[HTTP_CODES_COUNTED];
 
     pthread_mutex_t lock; /* what follows */
@@ -93,13 +99,14 @@ int exporter_open(struct exporter *x, const struct exporter_options *o, struct c
                   char *err, size_t errlen);
 
 /* Starts the threads: the engine's, the resolvers', the password checker's, the rounds'
- * timer. Returns 0 or
- * -errno with the reason in err. */
+ * timer, the reload thread. Returns 0 or -errno with the reason in err. */
 int exporter_start(struct exporter *x, char *err, size_t errlen);
 
 /*
- * Refuses new probes, lets queued name lookups and password checks finish, closes the
- * engine (every job still running completes as cancelled), then waits up to 2 s for the
+ * Refuses new probes and reloads (reloads waiting are answered -ESHUTDOWN; a reload whose
+ * file blocks is abandoned, never installed), answers name lookups still waiting or running as
+ * timed out (without waiting for a getaddrinfo that hangs), lets queued password checks finish,
+ * closes the engine (every job still running completes as cancelled), then waits up to 2 s for the
  * requests still being answered. Call before stopping the HTTP server.
  */
 void exporter_stop(struct exporter *x);
@@ -110,12 +117,23 @@ void exporter_close(struct exporter *x);
 /* The engine's minimum gap between sends for cfg's limits.max_packets_per_second. */
 int64_t exporter_send_gap(const struct config *cfg);
 
+/* A reload's answer: rc 0, or -errno with the reason in err (-ESHUTDOWN: the exporter
+ * stopped first; -EBUSY: too many reloads waiting). */
+typedef void (*exporter_reload_done_fn)(void *arg, int rc, const char *err);
+
+#define EXPORTER_RELOADS_WAITING_MAX 64
+
 /*
- * Reloads the configuration from x->config_path and x->web_config_path, refusing (like an invalid
- * file) one that asks for what this build cannot enforce. Returns 0 or -errno with the reason in
- * err.
+ * Asks the reload thread to load x->config_path and x->web_config_path again and install
+ * the result (refusing, like an invalid file, one that asks for what this build cannot
+ * enforce); logs the outcome. Loads run one at a time, and a request waits for a load that
+ * starts after it (a load under way may have read the file before it changed), so the last
+ * request's file is what stays installed. done(arg, ...) then runs once on that thread, or
+ * in exporter_stop; done NULL (SIGHUP): only logged. Never blocks, whatever the file is (a
+ * FIFO, a hung file system). Returns 0, or -EBUSY (EXPORTER_RELOADS_WAITING_MAX waiting),
+ * -ESHUTDOWN or -ENOMEM, done then not called. Thread-safe.
  */
-int exporter_reload(struct exporter *x, char *err, size_t errlen);
+int exporter_request_reload(struct exporter *x, exporter_reload_done_fn done, void *arg);
 
 /*
  * Whether cfg cannot be applied by a reload: its TLS files differ from those the server

@@ -26,6 +26,7 @@ enum http_stage {
     HTTP_STAGE_HEADERS = 1, /* the request's headers are in; answer on the next call */
     HTTP_STAGE_AUTH,        /* struct auth_wait (server.c): credentials being verified */
     HTTP_STAGE_REQUEST,     /* struct http_request (scrape.c): waiting on its probes */
+    HTTP_STAGE_RELOAD,      /* struct http_reload (pages.c): waiting on the reload thread */
 };
 
 /*
@@ -107,8 +108,19 @@ enum MHD_Result http_respond_metrics(struct exporter *x, struct MHD_Connection *
 /* ---- the small endpoints (pages.c) ---- */
 
 enum MHD_Result http_page_landing(struct exporter *x, struct MHD_Connection *conn);
-enum MHD_Result http_page_reload(struct exporter *x, struct MHD_Connection *conn);
 enum MHD_Result http_page_config(struct exporter *x, struct MHD_Connection *conn);
+
+/* POST /-/reload: 403 without --web.enable-lifecycle; else suspends the connection and
+ * sets *con_cls to a struct http_reload, resumed when the reload thread has answered. */
+enum MHD_Result http_page_reload(struct exporter *x, struct MHD_Connection *conn, void **con_cls);
+
+struct http_reload;
+
+/* Answers a resumed reload (MHD_YES without answering while it still waits). */
+enum MHD_Result http_reload_finish(struct http_reload *rl);
+
+/* Frees it once its connection completed. */
+void http_reload_free(struct http_reload *rl);
 
 /* ---- connection tracking and the request deadline (http_conn.c) ---- */
 

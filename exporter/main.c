@@ -2,8 +2,10 @@
  * icmp_exporter's entry point: flags, start-up, signals and shutdown.
  *
  * Signals are blocked in every thread and taken synchronously by the main thread with
- * sigwait(): SIGHUP reloads the configuration, SIGTERM and SIGINT stop. So no signal
- * handler runs inside libmicrohttpd or the engine, and there is no global flag.
+ * sigwait(): SIGHUP asks the reload thread for a reload (a configuration file that blocks
+ * must not stop SIGTERM nor the request-timeout sweep, which this thread also runs),
+ * SIGTERM and SIGINT stop. So no signal handler runs inside libmicrohttpd or the engine,
+ * and there is no global flag.
  *
  * Shutdown order matters: stop accepting, refuse new probes, let queued name lookups
  * finish, close the engine (every job still running completes as cancelled and resumes
@@ -56,6 +58,8 @@ static void print_usage(FILE *out)
         "                               route prefix (http://host:9723/icmp/ serves /icmp/probe)\n"
         "  --web.route-prefix=PATH      where the routes live (default: the external URL's\n"
         "                               path, else /)\n"
+        "  --web.enable-lifecycle       allow POST /-/reload (without it: 403; SIGHUP always\n"
+        "                               reloads)\n"
         "  --timeout-offset=DURATION    subtracted from X-Prometheus-Scrape-Timeout-Seconds, "
         "a\n"
         "                               duration or seconds (500ms, 0.5; default 500ms)\n"
@@ -111,6 +115,7 @@ struct options {
     const char *user;
     struct log_config log;
     bool systemd_socket;
+    bool enable_lifecycle;
     char route_prefix[256]; /* "" or "/path", from --web.route-prefix or --web.external-url */
     bool route_prefix_set;  /* by --web.route-prefix, which wins over the URL's path */
 };
@@ -179,6 +184,10 @@ static int parse_flags(int argc, char **argv, struct options *o)
         }
         if (strcmp(argv[i], "--web.systemd-socket") == 0) {
             o->systemd_socket = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--web.enable-lifecycle") == 0) {
+            o->enable_lifecycle = true;
             continue;
         }
         if ((v = flag_value(argc, argv, &i, "--config.file", &missing)) != NULL) {
@@ -367,7 +376,8 @@ static int serve(struct options *o, struct config *cfg)
                                   .config_path = o->config_file,
                                   .web_config_path = o->web_config_file,
                                   .timeout_offset_ns = o->timeout_offset_ns,
-                                  .route_prefix = o->route_prefix};
+                                  .route_prefix = o->route_prefix,
+                                  .enable_lifecycle = o->enable_lifecycle};
     struct server *server = NULL;
     const struct config_web *web = config_web(cfg);
     const char *const *listen = o->listen;
@@ -453,11 +463,8 @@ static int serve(struct options *o, struct config *cfg)
             continue;
         }
         if (sig == SIGHUP) {
-            rc = exporter_reload(&x, err, sizeof(err));
-            if (rc == 0)
-                log_write(&x.log, LOG_LEVEL_INFO, "configuration reloaded", NULL);
-            else
-                log_write(&x.log, LOG_LEVEL_ERROR, "configuration reload failed", "err", err, NULL);
+            /* The reload thread loads and logs; a load under way is followed by another. */
+            exporter_request_reload(&x, NULL, NULL);
             continue;
         }
         log_write(&x.log, LOG_LEVEL_INFO, "shutting down", "signal", strsignal(sig), NULL);

@@ -140,6 +140,8 @@ int metrics_render_self(struct exporter *x, struct prom_writer *w)
     }
 
     metric_value(w, METRIC_HTTP_REQUEST_TIMEOUTS, (double)atomic_load(&x->request_timeouts));
+    metric_value(w, METRIC_RESOLVER_QUEUE_FULL, (double)atomic_load(&x->resolver_queue_full));
+    metric_value(w, METRIC_RESOLVER_TIMEOUTS, (double)atomic_load(&x->resolver_timeouts));
 
     metric_value(w, METRIC_CONFIG_RELOAD_OK, rs.last_success ? 1 : 0);
     metric_value(w, METRIC_CONFIG_RELOAD_TIME, rs.last_success_seconds);

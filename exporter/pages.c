@@ -1,9 +1,15 @@
 /*
  * The small endpoints: the landing page (links and the last probes), POST /-/reload, and
  * /config (the effective configuration, as config/ dumps it).
+ *
+ * POST /-/reload is refused (403) unless --web.enable-lifecycle, as in blackbox_exporter:
+ * without auth, anyone who reaches the port could otherwise make the exporter re-read its
+ * files at will. The load runs on the reload thread (exporter.c); the connection is
+ * suspended meanwhile, so the HTTP thread goes on serving.
  */
 #include "exporter/http_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,18 +98,75 @@ enum MHD_Result http_page_landing(struct exporter *x, struct MHD_Connection *con
     return rc;
 }
 
-enum MHD_Result http_page_reload(struct exporter *x, struct MHD_Connection *conn)
-{
+struct http_reload {
+    enum http_stage stage; /* HTTP_STAGE_RELOAD */
+    struct exporter *x;
+    struct MHD_Connection *conn;
+    int rc;
     char err[RELOAD_ERRLEN];
-    int rc = exporter_reload(x, err, sizeof(err));
+    _Atomic bool done;
+};
 
-    if (rc != 0) {
-        log_write(&x->log, LOG_LEVEL_ERROR, "configuration reload failed", "err", err, NULL);
-        return http_respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err);
+void http_reload_free(struct http_reload *rl)
+{
+    if (rl == NULL)
+        return;
+    atomic_fetch_sub(&rl->x->open_requests, 1);
+    free(rl);
+}
+
+/* On the reload thread (or in exporter_stop): rl is not touched after the resume. */
+static void on_reloaded(void *arg, int rc, const char *err)
+{
+    struct http_reload *rl = arg;
+
+    rl->rc = rc;
+    snprintf(rl->err, sizeof(rl->err), "%s", err);
+    atomic_store(&rl->done, true);
+    MHD_resume_connection(rl->conn);
+}
+
+enum MHD_Result http_page_reload(struct exporter *x, struct MHD_Connection *conn, void **con_cls)
+{
+    struct http_reload *rl;
+    int rc;
+
+    if (!x->enable_lifecycle)
+        return http_respond_text(x, conn, MHD_HTTP_FORBIDDEN,
+                                 "lifecycle APIs are not enabled: start the exporter with "
+                                 "--web.enable-lifecycle to reload by POST (SIGHUP always "
+                                 "reloads)");
+    rl = calloc(1, sizeof(*rl));
+    if (rl == NULL)
+        return http_respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    *rl = (struct http_reload){.stage = HTTP_STAGE_RELOAD, .x = x, .conn = conn};
+    atomic_fetch_add(&x->open_requests, 1);
+    *con_cls = rl;
+    /* Suspend first: the reload thread may answer before exporter_request_reload returns. */
+    MHD_suspend_connection(conn);
+    rc = exporter_request_reload(x, on_reloaded, rl);
+    if (rc < 0)
+        on_reloaded(rl, rc,
+                    rc == -EBUSY       ? "too many reloads waiting"
+                    : rc == -ESHUTDOWN ? "shutting down"
+                                       : strerror(-rc));
+    return MHD_YES;
+}
+
+enum MHD_Result http_reload_finish(struct http_reload *rl)
+{
+    if (!atomic_load(&rl->done))
+        return MHD_YES;
+    if (rl->rc == 0)
+        return http_respond_text(rl->x, rl->conn, MHD_HTTP_OK, "OK");
+    if (rl->rc == -EBUSY || rl->rc == -ESHUTDOWN) {
+        char line[RELOAD_ERRLEN + 2];
+        int n = snprintf(line, sizeof(line), "%s\n", rl->err);
+        return http_respond(rl->x, rl->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "text/plain; charset=utf-8", line, (size_t)n, false, "Retry-After",
+                            "1");
     }
-    log_write(&x->log, LOG_LEVEL_INFO, "configuration reloaded", "file",
-              x->config_path != NULL ? x->config_path : "(embedded default)", NULL);
-    return http_respond_text(x, conn, MHD_HTTP_OK, "OK");
+    return http_respond_text(rl->x, rl->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, rl->err);
 }
 
 /* /config: the effective configuration as JSON (config/dump.c), basic-auth hashes left

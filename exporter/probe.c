@@ -9,6 +9,9 @@
  * Name resolution follows blackbox_exporter: the module's preferred family first, the
  * other one when ip_protocol_fallback allows. The allow-list is checked on the resolved
  * address, so a harmless-looking name cannot point the exporter at a forbidden range.
+ * A lookup ends at the probe's own deadline (resolver.c), and a name the allow-list would
+ * refuse whatever it resolves to (a list of names only, none matching) is refused before
+ * it costs a lookup (issue 16).
  */
 #include "exporter/probe_internal.h"
 
@@ -316,6 +319,8 @@ static void on_resolved(void *arg, const struct resolution *res)
     p->resolved_ns = now;
     p->resolved = res->error == 0;
     if (!p->resolved) {
+        if (res->timed_out)
+            atomic_fetch_add(&p->x->resolver_timeouts, 1);
         finish(p);
         return;
     }
@@ -348,17 +353,49 @@ static void on_resolved(void *arg, const struct resolution *res)
     }
 }
 
+/* Whether the allow-list refuses name whatever it resolves to: it lists no CIDR (so no
+ * address can pass) and none of its names matches. An IP literal is judged as it is. */
+static bool refused_by_name(const struct config *cfg, const char *name)
+{
+    struct icmp_addr literal;
+
+    return config_limits(cfg)->n_allowed_cidrs == 0 && icmp_addr_parse(name, &literal) < 0 &&
+           !config_target_allowed(cfg, name, NULL);
+}
+
 int probe_start(struct probe *p, probe_done_fn done, void *arg)
 {
+    int rc;
+
     p->done = done;
     p->done_arg = arg;
     p->start_ns = icmp_now_ns();
-    return resolver_submit(p->x->resolver, p->target, p->s.module->preferred_ip_protocol,
-                           p->s.module->ip_protocol_fallback, on_resolved, p);
+    if (!p->is_static && refused_by_name(p->cfg, p->target)) {
+        p->denied = true;
+        finish(p);
+        return 0;
+    }
+    rc = resolver_submit(p->x->resolver, p->target, p->s.module->preferred_ip_protocol,
+                         p->s.module->ip_protocol_fallback, p->start_ns + p->s.timeout_ns,
+                         on_resolved, p);
+    if (rc == -EBUSY) {
+        p->queue_full = true;
+        atomic_fetch_add(&p->x->resolver_queue_full, 1);
+    }
+    return rc;
 }
 
 int probe_error(const struct probe *p, char *err, size_t errlen)
 {
+    if (p->queue_full) {
+        snprintf(err, errlen, "too many name lookups waiting (%d); retry later",
+                 RESOLVER_QUEUE_MAX);
+        return -EBUSY;
+    }
+    if (p->denied && p->res.addr.family == 0) {
+        snprintf(err, errlen, "target %s is not in allowed_targets", p->target);
+        return -EACCES;
+    }
     if (p->denied) {
         char a[INET6_ADDRSTRLEN];
         snprintf(err, errlen, "target %s (%s) is not in allowed_targets", p->target,

@@ -89,13 +89,16 @@ int probe_new_static(struct exporter *x, struct config *cfg, const struct config
 typedef void (*probe_done_fn)(struct probe *p, void *arg);
 
 /*
- * Starts it: resolution (if a name), the allow-list check, then the echoes. done(p, arg)
- * runs exactly once, on some thread, when the probe is over; the caller must not free
- * the probe before. Returns 0 or -errno (done is then not called).
+ * Starts it: resolution (if a name, bounded by the probe's timeout), the allow-list check,
+ * then the echoes. done(p, arg) runs exactly once, on some thread (perhaps this one, before
+ * it returns), when the probe is over; the caller must not free the probe before. Returns
+ * 0 or -errno (done is then not called): -EBUSY when the resolver's queue is full
+ * (probe_error then says so).
  */
 int probe_start(struct probe *p, probe_done_fn done, void *arg);
 
-/* After done: 0, or -EACCES when the resolved address is not allowed (reason in err). */
+/* After done: 0, or -EACCES when the target is not allowed (reason in err); after a failed
+ * probe_start: -EBUSY when the resolver's queue was full. */
 int probe_error(const struct probe *p, char *err, size_t errlen);
 
 /* Renders the probe's metrics (the /probe answer). Returns 0 or the writer's error. */

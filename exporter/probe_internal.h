@@ -21,8 +21,9 @@ struct probe {
     int64_t end_ns;
     struct resolution res;
     bool resolved;
-    bool denied;
-    bool ran; /* the job went to the engine */
+    bool denied;     /* refused by allowed_targets (res.addr.family 0: by its name alone) */
+    bool queue_full; /* never started: the resolver's queue was full */
+    bool ran;        /* the job went to the engine */
     struct icmp_job job;
     struct icmp_echo_result *results; /* s.count of them */
 

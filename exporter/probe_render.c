@@ -91,7 +91,12 @@ int probe_render_debug(const struct probe *p, struct text_buf *out)
     text_buf_printf(out, "Probe of %s with module %s: %u echoes, %.3fs apart, timeout %.3fs\n",
                     p->target, p->s.module->name, p->s.count, (double)p->s.interval_ns / 1e9,
                     (double)p->s.timeout_ns / 1e9);
-    if (!p->resolved) {
+    if (!p->resolved && p->res.timed_out) {
+        text_buf_printf(out,
+                        "Resolution timed out: no answer within the probe's %.3fs (the lookup "
+                        "goes on in the background; its answer is dropped)\n",
+                        (double)p->s.timeout_ns / 1e9);
+    } else if (!p->resolved) {
         text_buf_printf(out, "Resolution failed: %s\n", gai_strerror(p->res.error));
     } else {
         text_buf_printf(out, "Resolved %s to %s (IPv%d) in %.6fs\n", p->target,

@@ -192,6 +192,13 @@ enum MHD_Result http_request_finish(struct http_request *rq)
     if (rq->kind == REQ_METRICS)
         return http_respond_metrics(x, rq->conn, rq->table, rq->format, rq->gzip);
     rc = probe_error(rq->probe, err, sizeof(err));
+    if (rc == -EBUSY) { /* never started: a moment later it may be */
+        size_t n = strlen(err);
+        if (n + 1 < sizeof(err))
+            memcpy(err + n, "\n", 2);
+        return http_respond(x, rq->conn, http_status_of(rc), "text/plain; charset=utf-8", err,
+                            strlen(err), false, "Retry-After", "1");
+    }
     if (rc < 0)
         return http_respond_text(x, rq->conn, http_status_of(rc), err);
     text_buf_init(&buf, HTTP_BODY_LIMIT);

@@ -72,7 +72,7 @@ static enum MHD_Result route_request(struct exporter *x, struct MHD_Connection *
         return rc;
     }
     if (strcmp(url, "/-/reload") == 0)
-        return http_page_reload(x, conn);
+        return http_page_reload(x, conn, con_cls);
     if (strcmp(url, "/") == 0)
         return http_page_landing(x, conn);
     if (strcmp(url, "/config") == 0)
@@ -213,6 +213,8 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
             return MHD_YES;
         return http_request_finish(rq);
     }
+    case HTTP_STAGE_RELOAD:
+        return http_reload_finish(*con_cls);
     }
     return MHD_NO;
 }
@@ -231,6 +233,9 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             break;
         case HTTP_STAGE_REQUEST:
             http_request_free(*con_cls);
+            break;
+        case HTTP_STAGE_RELOAD: /* only once answered, as above */
+            http_reload_free(*con_cls);
             break;
         }
     }

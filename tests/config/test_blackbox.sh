@@ -118,7 +118,7 @@ check "Y logged no sanitizer report" no_sanitizer_report Y
 
 # A reload logs the new file's warnings.
 cp "$stock" "$tmp/blackbox.yml"
-if ! start_exporter R 127.0.0.1 --config.file="$tmp/blackbox.yml"; then
+if ! start_exporter R 127.0.0.1 --config.file="$tmp/blackbox.yml" --web.enable-lifecycle; then
     check "exporter R serves" false
     check_done
 fi

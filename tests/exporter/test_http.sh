@@ -13,7 +13,9 @@
 #                formats, gzip, counters across scrapes
 #   concurrency  50 concurrent probes with 20 /metrics; max_concurrent_probes 1 (503, the
 #                in-flight gauge), --timeout-offset, --log.level, SIGTERM with a probe in flight
-#   reload       SIGHUP and POST /-/reload, success and failure, counters across a reload
+#   reload       SIGHUP and POST /-/reload, success and failure, counters across a reload;
+#                403 without --web.enable-lifecycle; /-/healthy during an 8 MB reload; the
+#                last reload asked for wins; a FIFO as configuration path (SIGTERM, sweep)
 #   default      no configuration file (the embedded default), JSON logs, SIGINT
 # Every section that starts the main exporter A ends with its checks of A: alive, no
 # sanitizer report, exit 0 on SIGTERM. Every exporter is started on a free high port and
@@ -109,10 +111,10 @@ om_accept='application/openmetrics-text;version=1.0.0,application/openmetrics-te
 t4l=(target=127.0.0.1 module=icmp ip=127.0.0.1 ip_version=4)
 t6l=(target=::1 module=icmp ip=::1 ip_version=6 site=lo6)
 
-# start_a: A, the main exporter: cfg_a, two listeners (127.0.0.1 and [::1]), logfmt logs at
-# info. Sets a and a6 (its URLs); a section ends with stop_a.
+# start_a [ARGS...]: A, the main exporter: cfg_a, two listeners (127.0.0.1 and [::1]),
+# logfmt logs at info, and ARGS. Sets a and a6 (its URLs); a section ends with stop_a.
 start_a() {
-    if ! start_exporter A "127.0.0.1 [::1]" --config.file="$cfga"; then
+    if ! start_exporter A "127.0.0.1 [::1]" --config.file="$cfga" "$@"; then
         check "exporter A serves on 127.0.0.1 and [::1]" false
         check_done
     fi
@@ -602,7 +604,7 @@ EOF
 
 # ---------------------------------------------------------------------------------------
 sec_reload() {
-    start_a
+    start_a --web.enable-lifecycle
     req m3 "$a/metrics"
 
     # Reload: SIGHUP and POST /-/reload, failure keeps the old configuration.
@@ -665,6 +667,143 @@ $(tail -5 "$tmp/A.log")"
     check "  the new module icmp_added2 probes: 200, success" want_metric ra2 eq 1 probe_success
     check "A is alive after the reloads" alive A
     stop_a
+    reload_lifecycle
+    reload_off_thread
+    reload_blocking_file
+}
+
+# An exporter R on 127.0.0.1 with cfg FILE and ARGS (started with the file, then checks).
+start_r() {
+    local file=$1
+    shift
+    if ! start_exporter R 127.0.0.1 --config.file="$file" "$@"; then
+        check "exporter R serves" false
+        check_done
+    fi
+}
+
+# write_big FILE MODULE: about 8 MB of JSON (10,000 static targets of 60 labels each, parsed
+# in about 0.8 s by the ci build) with a module MODULE.
+write_big() {
+    "$py" - "$1" "$2" <<'EOF'
+import json, sys
+t = [{"target": "127.0.%d.%d" % (i // 250, i % 250 + 1),
+      "labels": {"l%02d" % j: "v%d" % j for j in range(60)}} for i in range(10000)]
+json.dump({"modules": {"icmp": {"timeout": "2s"}, sys.argv[2]: {"timeout": "1s"}},
+           "targets": t}, open(sys.argv[1] + ".tmp", "w"))
+EOF
+    mv "$1.tmp" "$1"
+}
+# write_small FILE MODULE: a small configuration with a module MODULE.
+write_small() {
+    printf '{ "modules": { "icmp": { "timeout": "2s" }, "%s": { "timeout": "1s" } } }\n' "$2" \
+        >"$1.tmp" && mv "$1.tmp" "$1"
+}
+# has_module ID MODULE: a /probe of 127.0.0.1 with MODULE on R is answered 200.
+has_module() {
+    req "$1" "$R_url/probe?target=127.0.0.1&module=$2"
+    want_code "$1" 200
+}
+# reloads_logged N: waits (20 s) until R logged N reload outcomes.
+reloads_logged() {
+    for _ in $(seq 200); do
+        [ "$(grep -cE 'configuration reload(ed| failed)' "$tmp/R.log")" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    check_detail="$(grep -E 'reload' "$tmp/R.log" | tail -5)"
+    return 1
+}
+
+# Without --web.enable-lifecycle, POST /-/reload is refused (blackbox's flag); SIGHUP works.
+reload_lifecycle() {
+    local f=$tmp/lc.json
+    write_small "$f" m0
+    start_r "$f"
+    write_small "$f" m1
+    req lc1 -X POST "$R_url/-/reload"
+    check "no --web.enable-lifecycle: POST /-/reload: 403" want_code lc1 403
+    check "  the reason names the flag" want_body lc1 'web.enable-lifecycle'
+    check "  nothing reloaded: module m1 unknown (400)" eval '! has_module lc2 m1'
+    kill -HUP "$R_pid"
+    check "  SIGHUP reloads all the same" reloads_logged 1
+    check "  module m1 probes after SIGHUP (200)" has_module lc3 m1
+    stop_exporter R TERM 5
+}
+
+# The load runs off the HTTP thread: /-/healthy answers during the reload of an 8 MB file.
+# And the last reload asked for wins: a SIGHUP's slow load of the big file, then (while it
+# parses) a small file and a POST: the small one must stay, and the POST must say so.
+reload_off_thread() {
+    local f=$tmp/big.json worst
+    write_small "$f" m0
+    start_r "$f" --web.enable-lifecycle
+    write_big "$f" big
+    req_max_time=30 req bigrl -X POST "$R_url/-/reload" &
+    local rl=$!
+    worst=0
+    for i in $(seq 15); do
+        req h$i "$R_url/-/healthy"
+        worst=$(awk -v a="$worst" -v b="$(req_secs h$i)" 'BEGIN { print (b > a ? b : a) }')
+        sleep 0.05
+    done
+    wait "$rl"
+    check "POST /-/reload of an 8 MB file: 200 (took $(req_secs bigrl) s)" want_code bigrl 200
+    check "  /-/healthy meanwhile: every answer within 0.3 s (worst $worst s)" \
+        num_ok "" "$worst < 0.3"
+    check "  module big probes (200)" has_module bg1 big
+
+    write_small "$f.new" m0
+    write_big "$f" big2
+    kill -HUP "$R_pid"
+    sleep 0.2 # the SIGHUP's load of the big file is under way
+    mv "$f.new" "$f"
+    write_small "$f" small
+    req_max_time=30 req last -X POST "$R_url/-/reload"
+    check "a POST during a SIGHUP's slow load: 200 (took $(req_secs last) s)" want_code last 200
+    check "  both loads logged" reloads_logged 3
+    check "  the last one asked for stays: module small probes (200)" has_module ls1 small
+    check "  the slow older load did not replace it: module big2 unknown (400)" \
+        eval '! has_module ls2 big2'
+    stop_exporter R TERM 5
+}
+
+# A configuration path that blocks (a FIFO nobody writes): SIGHUP and POST /-/reload wait on
+# the reload thread; /-/healthy answers, the request-timeout sweep (2 s) still cuts a silent
+# connection, and SIGTERM still stops the exporter in 2 s.
+reload_blocking_file() {
+    local f=$tmp/fifo.json cut
+    printf '{ "modules": { "m0": {} }, "limits": { "request_timeout": "2s" } }\n' >"$f"
+    start_r "$f" --web.enable-lifecycle
+    rm -f "$f" && mkfifo "$f"
+    kill -HUP "$R_pid"
+    sleep 0.2
+    req_max_time=10 req fifo1 -X POST "$R_url/-/reload" &
+    local rl=$!
+    sleep 0.3
+    req fh "$R_url/-/healthy"
+    check "config path a FIFO, SIGHUP and POST /-/reload pending: /-/healthy 200 within 1 s ($(req_secs fh) s)" \
+        eval 'want_code fh 200 && num_ok "" "$(req_secs fh) < 1"'
+    req fp "$R_url/probe?target=127.0.0.1&module=m0"
+    check "  /probe still answers with the old configuration (200)" want_code fp 200
+    # A connection that sends nothing: the sweep must cut it within 2..3.5 s (-1: not in 8 s).
+    cut=$("$py" -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(8)
+t0 = time.monotonic()
+try:
+    d = s.recv(1)
+except OSError:
+    d = b""
+print("%.2f" % (time.monotonic() - t0) if d == b"" else -1)' "$R_port")
+    check "  a silent connection is still cut by request_timeout 2s (after $cut s)" \
+        awk -v t="$cut" 'BEGIN { exit !(t >= 1.5 && t <= 4) }'
+    stop_exporter R TERM 6
+    check "  SIGTERM: exit 0 within 2 s (+0.5 s) (took $stop_secs s)" \
+        eval '[ "$stop_rc" = 0 ] && num_ok "" "$stop_secs < 2.5"'
+    wait "$rl"
+    check "  the waiting POST /-/reload is answered 503 (shutting down)" want_code fifo1 503
+    rm -f "$f"
 }
 
 # ---------------------------------------------------------------------------------------

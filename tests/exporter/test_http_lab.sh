@@ -505,7 +505,7 @@ $f has $c series, expected $n; body size $(wc -c <"$tmp/$id.plain")"
     done
 }
 write_big "$n_big"
-if start_exporter S "127.0.0.1" --config.file="$tmp/cfg_s.json"; then
+if start_exporter S "127.0.0.1" --config.file="$tmp/cfg_s.json" --web.enable-lifecycle; then
     req s1 "$S_url/metrics"
     check "S: $n_big static targets, /metrics: 200" want_code s1 200
     check_detail="headers: $(tr -d '\r' <"$tmp/s1.hdr" | tr '\n' ' ')"

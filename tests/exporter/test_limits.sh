@@ -142,7 +142,7 @@ cat >"$tmp/cfg.json" <<'EOF'
               "max_packets_per_second": 100 }
 }
 EOF
-if ! start_exporter L 127.0.0.1 --config.file="$tmp/cfg.json"; then
+if ! start_exporter L 127.0.0.1 --config.file="$tmp/cfg.json" --web.enable-lifecycle; then
     check "exporter L serves" false
     check_done
 fi

@@ -54,7 +54,7 @@ EOF
 }
 write_b "{ \"alice\": \"$h_alice\", \"bob\": \"$h_bob\", \"carol\": \"$h_carol\",
           \"dave\": \"$h_dave\" }"
-if ! start_exporter B 127.0.0.1 --config.file="$tmp/cfg_b.json"; then
+if ! start_exporter B 127.0.0.1 --config.file="$tmp/cfg_b.json" --web.enable-lifecycle; then
     check "exporter B (basic auth) serves" false
     check_done
 fi
@@ -184,7 +184,7 @@ out=$("$bin" --config.check --config.file="$tmp/cfg_t.json" 2>&1)
 check_detail="$out"
 check "T: --config.check accepts TLS + basic auth" grep -q 'config OK' <<<"$out"
 start_scheme=https start_curl_opts=(--cacert "$tmp/cert.pem")
-if ! start_exporter T 127.0.0.1 --config.file="$tmp/cfg_t.json"; then
+if ! start_exporter T 127.0.0.1 --config.file="$tmp/cfg_t.json" --web.enable-lifecycle; then
     check "exporter T (TLS) serves" false
     check_done
 fi
@@ -239,7 +239,8 @@ if [ "$(id -u)" = 0 ]; then
 EOF
     chmod 644 "$tmp/cfg_p.json"
     chmod 755 "$tmp"
-    if start_exporter P 127.0.0.1 --config.file="$tmp/cfg_p.json" --user=nobody; then
+    if start_exporter P 127.0.0.1 --config.file="$tmp/cfg_p.json" --user=nobody \
+        --web.enable-lifecycle; then
         st=/proc/$P_pid/status
         check_detail=$(grep -E '^(Uid|Gid|Groups|Cap|NoNewPrivs)' "$st")
         check "P: --user=nobody: real, effective, saved uid 65534" \

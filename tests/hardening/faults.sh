@@ -483,7 +483,7 @@ scenario_reload() {
     local posts=0 hups=0 bad=0 wrong=0 fd0 fd1 rss0 rss1 dir=$tmp/reload_bodies
     mkdir -p "$dir"
     write_reload_cfg "$cfg" A
-    if ! hx_start L --config.file="$cfg"; then
+    if ! hx_start L --config.file="$cfg" --web.enable-lifecycle; then
         check "reload: the exporter serves" false
         return
     fi

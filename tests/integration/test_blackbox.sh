@@ -125,7 +125,7 @@ start blackbox_exporter /-/healthy "$blackbox" --config.file="$tmp/blackbox.yml"
     --web.listen-address=127.0.0.1:@PORT@
 bb_pid=$pid bb=127.0.0.1:$port
 start icmp_exporter /-/healthy "$bin" --config.file="$tmp/icmp_exporter.json" \
-    --web.listen-address=127.0.0.1:@PORT@
+    --web.listen-address=127.0.0.1:@PORT@ --web.enable-lifecycle
 ix_pid=$pid ix=127.0.0.1:$port
 [ "$bb" != "$ix" ] || { echo "FAIL - both exporters on $bb?" >&2; exit 1; }
 
