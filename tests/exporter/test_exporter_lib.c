@@ -8,6 +8,7 @@
  * so every value below is the arithmetic's own result, not a rounding accident.
  */
 #include "config/config.h"
+#include "exporter/continuous.h"
 #include "exporter/exporter.h"
 #include "exporter/metrics.h"
 #include "exporter/probe_internal.h"
@@ -510,6 +511,21 @@ static void test_module_counters(void)
     exporter_close(&x);
 }
 
+/* ---- continuous targets: the echoes a target may have in flight ---- */
+
+static void test_continuous_slots(void)
+{
+    struct config *cfg = load("{\"modules\": {\"a\": {\"mode\": \"continuous\"}, \"b\": {\"mode\": "
+                              "\"continuous\", \"icmp\": {\"interval\": \"100ms\", "
+                              "\"echo_timeout\": \"150ms\"}}, \"c\": {\"mode\": \"continuous\", "
+                              "\"icmp\": {\"interval\": \"100ms\", \"echo_timeout\": \"1s\"}}}}");
+
+    CHECK_EQ(continuous_slots(config_module_find(cfg, "a")), 2u);  /* waits one interval */
+    CHECK_EQ(continuous_slots(config_module_find(cfg, "b")), 3u);  /* 1.5 intervals */
+    CHECK_EQ(continuous_slots(config_module_find(cfg, "c")), 11u); /* the most: 10 */
+    config_unref(cfg);
+}
+
 int main(void)
 {
     test_deadline();
@@ -519,5 +535,6 @@ int main(void)
     test_client_flow();
     test_target_table();
     test_module_counters();
+    test_continuous_slots();
     return TEST_DONE();
 }
