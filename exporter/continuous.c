@@ -22,7 +22,9 @@
  *
  * Lifetime: a schedule is reference-counted (the thread's, one per busy slot, one per
  * lookup), so a reload swaps in a new schedule at once and the old one goes when its last
- * echo and lookup have answered.
+ * echo and lookup have answered. The new schedule's targets that the reload left unchanged
+ * keep their counters (the table carries them) and their phase (carry_phase); their echoes
+ * in flight at the swap settle into the old table, in no counter of the new one.
  */
 #include "exporter/continuous.h"
 
@@ -79,6 +81,7 @@ struct schedule {
     struct ctarget *targets;
     struct echo_slot *slots; /* every target's */
     size_t *heap;            /* target indices, a min-heap by due (the thread's own) */
+    size_t *of_index;        /* table index -> target index (SIZE_MAX: not continuous) */
     int64_t resolve_at;      /* when the thread submits the next lookups */
 };
 
@@ -106,6 +109,7 @@ static void schedule_unref(struct schedule *s)
     free(s->targets);
     free(s->slots);
     free(s->heap);
+    free(s->of_index);
     free(s);
 }
 
@@ -174,8 +178,11 @@ static struct schedule *schedule_new(struct continuous *c, struct config *cfg)
         s->targets = calloc(n, sizeof(*s->targets));
         s->slots = calloc(n_slots, sizeof(*s->slots));
         s->heap = calloc(n, sizeof(*s->heap));
-        if (s->targets == NULL || s->slots == NULL || s->heap == NULL)
+        s->of_index = malloc(n_targets * sizeof(*s->of_index));
+        if (s->targets == NULL || s->slots == NULL || s->heap == NULL || s->of_index == NULL)
             goto fail;
+        for (size_t i = 0; i < n_targets; i++)
+            s->of_index[i] = SIZE_MAX;
     }
     n_slots = 0;
     for (size_t i = 0, k = 0; i < n_targets; i++) {
@@ -202,6 +209,7 @@ static struct schedule *schedule_new(struct continuous *c, struct config *cfg)
             ct->addr_state = ADDR_OK;
         }
         s->heap[k] = k;
+        s->of_index[i] = k;
         k++;
     }
     s->n = n;
@@ -216,6 +224,38 @@ fail:
     free(rank);
     schedule_unref(s);
     return NULL;
+}
+
+/*
+ * A reload's schedule takes over the phase (the next due time) and the address of each
+ * target its table carried over from the running schedule's, when its interval is the
+ * same: an unchanged target goes on as if nothing happened. The thread, continuous.lock
+ * held (the addresses).
+ */
+static void carry_phase(struct schedule *s, const struct schedule *old)
+{
+    const struct target_table *t = s->table;
+
+    if (old == NULL || old->n == 0 || s->n == 0 || t->carried_table != old->table)
+        return;
+    for (size_t k = 0; k < s->n; k++) {
+        struct ctarget *ct = &s->targets[k];
+        size_t j = t->carried_from[ct->index];
+        const struct ctarget *o;
+
+        if (j == SIZE_MAX || old->of_index[j] == SIZE_MAX)
+            continue;
+        o = &old->targets[old->of_index[j]];
+        if (o->t->module->interval_ns != ct->t->module->interval_ns)
+            continue;
+        ct->due = o->due;
+        if (!ct->t->is_literal && o->addr_state == ADDR_OK) {
+            ct->addr = o->addr;
+            ct->addr_state = ADDR_OK;
+        }
+    }
+    for (size_t i = s->n / 2; i-- > 0;) /* heapify again */
+        sift_down(s, i);
 }
 
 /* ---- echoes ---- */
@@ -395,6 +435,7 @@ static void *scheduler_main(void *arg)
             struct schedule *old = s;
             s = c->fresh;
             c->fresh = NULL;
+            carry_phase(s, old);
             pthread_mutex_unlock(&c->lock);
             schedule_unref(old);
             pthread_mutex_lock(&c->lock);

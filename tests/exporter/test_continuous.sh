@@ -186,6 +186,7 @@ check "  probe_icmp_echoes_sent 1" want_metric p eq 1 probe_icmp_echoes_sent
 req r0 "$c/metrics"
 before=$(mval "$tmp/r0.plain" icmp_target_echoes_sent_total "${delay[@]}")
 cp "$tmp/cfg2.json" "$tmp/live.json"
+logr=$(wc -l <"$NETLAB_RESPONDER_LOG")
 kill -HUP "$C_pid"
 gone=0
 for _ in $(seq 50); do
@@ -207,6 +208,26 @@ check "and it goes on measuring: +$((later - after)) echoes in 1 s (10 ± 3)" \
     holds "$later - $after >= 7 && $later - $after <= 13"
 check "  still every echo answered" want_metric r2 eq "$later" icmp_target_replies_total \
     "${delay[@]}" status=success
+# ... in its phase: the median offset of its sends from the grid of its second send (the first
+# waited for ARP), mod 100 ms, is the same before and after the reload (a new phase would
+# be anywhere in the 100 ms).
+logr2=$(wc -l <"$NETLAB_RESPONDER_LOG")
+phase_offsets() { # FROM TO: the offsets (µs, -50000..50000) of the sends in log lines FROM..TO
+    tail -n +"$((log0 + 1))" "$NETLAB_RESPONDER_LOG" | awk -v d="$NETLAB_V4_DELAY" \
+        -v from="$(($1 - log0))" -v to="$(($2 - log0))" '
+        index($0, " dst=" d " ") && / ev=reply / {
+            for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+            r = f["t"] - f["hold_ns"]; n++
+            if (n == 2) ref = r
+            if (n > 2 && NR > from && NR <= to) {
+                o = (r - ref) % 100000000; if (o > 50000000) o -= 100000000
+                if (o < -50000000) o += 100000000; printf "%.0f\n", o / 1000 } }' |
+        sort -n | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "none" }'
+}
+before_phase=$(phase_offsets "$log0" "$logr")
+after_phase=$(phase_offsets "$logr" "$logr2")
+check "the reload keeps its phase: median offset $before_phase µs before, $after_phase µs after (± 3 ms)" \
+    holds "$after_phase - $before_phase <= 3000 && $before_phase - $after_phase <= 3000"
 # Stopped for 1 s (SIGSTOP: a starved process), it does not send the missed echoes in a
 # burst: they count as unsent (an echo later than half an interval is skipped), and the
 # schedule goes on in its phase.

@@ -451,6 +451,11 @@ static void test_target_table(void)
     CHECK_EQ(tb->states[1].rtt_buckets[1], 2);
     CHECK(tb->states[1].rtt_buckets != ta->states[0].rtt_buckets);
     CHECK_EQ(tb->states[0].sent, 0);
+    /* ... and says whence (the continuous targets' schedule keeps their phase by it). */
+    CHECK(tb->carried_table == ta);
+    CHECK_EQ(tb->carried_from[1], 0u);
+    CHECK_EQ(tb->carried_from[0], SIZE_MAX);
+    CHECK(ta->carried_table == NULL);
     target_table_unref(ta);
     CHECK_EQ(tb->states[1].sent, 6); /* its own copy outlives the old table */
     target_table_unref(tb);
