@@ -62,6 +62,7 @@ enum config_mode { CONFIG_MODE_SCRAPE = 0, CONFIG_MODE_CONTINUOUS };
 struct config_module {
     const char *name;
     enum config_mode mode;      /* default CONFIG_MODE_SCRAPE */
+    int64_t dns_refresh_ns;     /* continuous: a name is looked up again this often; 1m */
     int64_t timeout_ns;         /* whole probe; default 5s */
     int preferred_ip_protocol;  /* 4 or 6; default 6 as in blackbox */
     bool ip_protocol_fallback;  /* default true */

@@ -38,6 +38,7 @@ _Static_assert(MIN_PAYLOAD == 16 && MAX_PAYLOAD == 65507, "update payload_size's
  * 120 s without the header: 2m caps nothing a scrape allows, and is blackbox's fallback. */
 #define BLACKBOX_DEFAULT_TIMEOUT_NS (120LL * 1000000000LL)
 #define DEFAULT_INTERVAL_NS         (1000000000LL)
+#define DEFAULT_DNS_REFRESH_NS      (60LL * 1000000000LL)
 #define DEFAULT_PAYLOAD             28 /* what blackbox_exporter sends: "Prometheus Blackbox Exporter" */
 
 /* 50 µs to 10 s in 1-2.5-5 steps: sub-millisecond LAN RTTs to a lossy intercontinental
@@ -84,7 +85,7 @@ static int parse_buckets(struct loader *ld, const cJSON *item, struct config_mod
 }
 
 struct module_seen {
-    bool timeout, interval, echo_timeout;
+    bool timeout, interval, echo_timeout, dns_refresh;
 };
 
 static int parse_icmp(struct loader *ld, const cJSON *obj, struct config_module *m,
@@ -248,6 +249,7 @@ static int check_continuous(struct loader *ld, struct config_module *m,
 static void module_defaults(struct config_module *m, bool blackbox)
 {
     m->mode = CONFIG_MODE_SCRAPE;
+    m->dns_refresh_ns = DEFAULT_DNS_REFRESH_NS;
     m->timeout_ns = blackbox ? BLACKBOX_DEFAULT_TIMEOUT_NS : DEFAULT_TIMEOUT_NS;
     m->preferred_ip_protocol = 6;
     m->ip_protocol_fallback = true;
@@ -303,10 +305,10 @@ static int blackbox_prober(struct loader *ld, const cJSON *obj, bool *skip)
 
 static int parse_module(struct loader *ld, const cJSON *obj, struct config_module *m, bool *skip)
 {
-    static const char *const keys[] = {"prober", "timeout", "icmp", "mode", NULL};
+    static const char *const keys[] = {"prober", "timeout", "icmp", "mode", "dns_refresh", NULL};
     static const char *const blackbox_keys[] = {"prober", "timeout", "http", "tcp",
                                                 "dns",    "icmp",    "grpc", NULL};
-    struct module_seen seen = {false, false, false};
+    struct module_seen seen = {false, false, false, false};
     bool bb = ld->dialect == CONFIG__BLACKBOX;
     int rc = config__check_object(ld, obj, bb ? blackbox_keys : keys);
 
@@ -340,6 +342,9 @@ static int parse_module(struct loader *ld, const cJSON *obj, struct config_modul
                 rc = config__fail_got(ld, c, "expected \"scrape\" or \"continuous\"");
             if (rc == 0)
                 m->mode = s[0] == 'c' ? CONFIG_MODE_CONTINUOUS : CONFIG_MODE_SCRAPE;
+        } else if (strcmp(c->string, "dns_refresh") == 0) {
+            rc = config__get_duration(ld, c, &m->dns_refresh_ns);
+            seen.dns_refresh = true;
         } else {
             rc = config__warn(ld, CONFIG__AT_KEY,
                               "ignored: the module's prober is icmp (blackbox_exporter ignores "
@@ -349,6 +354,14 @@ static int parse_module(struct loader *ld, const cJSON *obj, struct config_modul
     }
     if (rc != 0 || *skip)
         return rc;
+    if (seen.dns_refresh && m->mode != CONFIG_MODE_CONTINUOUS) {
+        config__push_key(ld, "dns_refresh", 0);
+        rc = config__fail(ld, CONFIG__AT_KEY,
+                          "dns_refresh is for continuous modules (\"mode\": \"continuous\"); a "
+                          "scrape module's names are looked up at each probe");
+        config__pop(ld);
+        return rc;
+    }
     return m->mode == CONFIG_MODE_CONTINUOUS ? check_continuous(ld, m, &seen)
                                              : check_timing(ld, m, &seen);
 }

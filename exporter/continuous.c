@@ -17,8 +17,9 @@
  * time. An echo due while every slot still waits (the packet budget held its send back) is
  * not sent, and counted as unsent.
  *
- * Names are resolved when the schedule starts and every DNS_REFRESH_NS after; a name that
- * fails keeps its last address (one that never resolved reads down, as a scrape's would).
+ * Names are resolved when the schedule starts and every module's dns_refresh after; a name
+ * that fails keeps its last address (one that never resolved reads down, as a scrape's
+ * would).
  *
  * Lifetime: a schedule is reference-counted (the thread's, one per busy slot, one per
  * lookup), so a reload swaps in a new schedule at once and the old one goes when its last
@@ -42,8 +43,7 @@
 #define SLACK_NS 500000
 /* Jobs handed to the engine in one call. */
 #define BATCH_MAX 256
-/* Names are looked up again this often; one lookup may take this long. */
-#define DNS_REFRESH_NS    (60LL * 1000000000LL)
+/* One lookup may take this long. */
 #define LOOKUP_TIMEOUT_NS (5LL * 1000000000LL)
 /* After a full resolver queue, the names left out are tried again this soon. */
 #define LOOKUP_RETRY_NS 1000000000LL
@@ -71,6 +71,7 @@ struct ctarget {
     enum addr_state addr_state;
     struct icmp_addr addr;
     bool resolving;
+    int64_t resolve_at; /* the next lookup of a name (the thread's own; 0: at once) */
 };
 
 struct schedule {
@@ -82,7 +83,7 @@ struct schedule {
     struct echo_slot *slots; /* every target's */
     size_t *heap;            /* target indices, a min-heap by due (the thread's own) */
     size_t *of_index;        /* table index -> target index (SIZE_MAX: not continuous) */
-    int64_t resolve_at;      /* when the thread submits the next lookups */
+    int64_t resolve_at;      /* the nearest of the targets' resolve_at (INT64_MAX: none) */
 };
 
 struct continuous {
@@ -215,7 +216,7 @@ static struct schedule *schedule_new(struct continuous *c, struct config *cfg)
     s->n = n;
     for (size_t i = n / 2; i-- > 0;) /* heapify */
         sift_down(s, i);
-    s->resolve_at = t0;
+    s->resolve_at = t0; /* every name at once */
     free(per_module);
     free(rank);
     return s;
@@ -383,11 +384,11 @@ static void on_resolved(void *arg, const struct resolution *res)
     schedule_unref(s);
 }
 
-/* Looks up every name of s not being looked up (the thread, no lock held). Returns when to
- * look again. */
+/* Looks up the names of s due for it (the thread, no lock held): each every its module's
+ * dns_refresh. Returns when the next is due (INT64_MAX: no name). */
 static int64_t resolve_names(struct continuous *c, struct schedule *s, int64_t now)
 {
-    int64_t again = now + DNS_REFRESH_NS;
+    int64_t again = INT64_MAX;
 
     for (size_t i = 0; i < s->n; i++) {
         struct ctarget *ct = &s->targets[i];
@@ -397,23 +398,29 @@ static int64_t resolve_names(struct continuous *c, struct schedule *s, int64_t n
 
         if (ct->t->is_literal)
             continue;
-        pthread_mutex_lock(&c->lock);
-        go = !ct->resolving;
-        ct->resolving = true;
-        pthread_mutex_unlock(&c->lock);
-        if (!go)
-            continue;
-        atomic_fetch_add(&s->refs, 1);
-        rc = resolver_submit(c->x->resolver, ct->t->target, m->preferred_ip_protocol,
-                             m->ip_protocol_fallback, now + LOOKUP_TIMEOUT_NS, on_resolved, ct);
-        if (rc < 0) {
+        if (ct->resolve_at <= now) {
             pthread_mutex_lock(&c->lock);
-            ct->resolving = false;
+            go = !ct->resolving; /* a lookup that hangs is not asked again meanwhile */
+            ct->resolving = true;
             pthread_mutex_unlock(&c->lock);
-            atomic_fetch_sub(&s->refs, 1); /* the thread's own reference remains */
-            if (rc == -EBUSY)
-                again = now + LOOKUP_RETRY_NS;
+            ct->resolve_at = now + (go ? m->dns_refresh_ns : LOOKUP_RETRY_NS);
+            if (go) {
+                atomic_fetch_add(&s->refs, 1);
+                rc = resolver_submit(c->x->resolver, ct->t->target, m->preferred_ip_protocol,
+                                     m->ip_protocol_fallback, now + LOOKUP_TIMEOUT_NS, on_resolved,
+                                     ct);
+                if (rc < 0) {
+                    pthread_mutex_lock(&c->lock);
+                    ct->resolving = false;
+                    pthread_mutex_unlock(&c->lock);
+                    atomic_fetch_sub(&s->refs, 1); /* the thread's own reference remains */
+                    if (rc == -EBUSY)              /* the resolver's queue is full */
+                        ct->resolve_at = now + LOOKUP_RETRY_NS;
+                }
+            }
         }
+        if (ct->resolve_at < again)
+            again = ct->resolve_at;
     }
     return again;
 }

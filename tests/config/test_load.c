@@ -75,7 +75,10 @@ static const struct bad_case bad_cases[] = {
      "\"modules\"?"},
     {"{\"modules\": {\"icmp\": {\"prober\": \"icmp\", \"http\": {}}}}", -EINVAL,
      "t.json:1:41: modules.icmp.http: unknown key \"http\"; expected one of: prober, timeout, "
-     "icmp, mode"},
+     "icmp, mode, dns_refresh"},
+    {"{\"modules\": {\"s\": {\"dns_refresh\": \"10s\"}}}", -EINVAL,
+     "t.json:1:20: modules.s.dns_refresh: dns_refresh is for continuous modules (\"mode\": "
+     "\"continuous\"); a scrape module's names are looked up at each probe"},
     /* continuous mode: combinations that make no sense, and targets beyond the budget */
     {"{\"modules\": {\"c\": {\"mode\": \"always\"}}}", -EINVAL,
      "t.json:1:28: modules.c.mode: expected \"scrape\" or \"continuous\", got \"always\""},
@@ -442,6 +445,7 @@ static void test_continuous(void)
     CHECK_EQ(t->echo_timeout_ns, 2000000000);
     CHECK(s->mode == CONFIG_MODE_SCRAPE);
     CHECK_EQ(s->echo_timeout_ns, 5000000000);
+    CHECK_EQ(c->dns_refresh_ns, 60000000000);
     REQUIRE(config_dump_json(cfg, &json, &len) == 0);
     CHECK(strstr(json, "\"mode\":\t\"continuous\"") != NULL);
     CHECK(strstr(json, "\"scrape\"") == NULL);

@@ -14,12 +14,20 @@
 #    50 bulk targets are spread: no window of T/10 holds more than N/10 × 1.5 sends;
 #  - promtool check metrics passes on the /metrics text; /probe of a continuous module
 #    probes once, as a scrape module's would.
-# Then a reload that removes the other targets keeps the 20 ms host's counters, which go on.
+# Then a reload that removes the other targets keeps the 20 ms host's counters and phase,
+# which go on; stopped for a second, it skips the missed echoes (unsent), no burst.
+# Another exporter measures a name of a private /etc/hosts (a mount namespace of this test)
+# with dns_refresh 1s: the name moves from the 20 ms host to the fast host, then stops
+# resolving, and the echoes follow it, then stay with its last address.
 # Usage (inside a lab): netlab.sh run -- test_continuous.sh ICMP_EXPORTER
 # shellcheck disable=SC2154,SC2153,SC2034
 set -uo pipefail
 bin=${1:?usage: netlab.sh run -- test_continuous.sh ICMP_EXPORTER}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# A mount namespace of our own, where /etc/hosts can be replaced (part D).
+if [ -z "${CONTINUOUS_MOUNT_NS:-}" ]; then
+    exec unshare -m --propagation private env CONTINUOUS_MOUNT_NS=1 bash "$0" "$@"
+fi
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
@@ -250,4 +258,55 @@ check "  the closest two sends after it are $closest µs apart (at least half an
 check "exporter C is alive" alive C
 stop_exporter C TERM 5
 check "exporter C exits 0 on SIGTERM ($stop_rc)" [ "$stop_rc" = 0 ]
+
+# ---------------------------------------------------------------------------------------
+# D: a name looked up again every dns_refresh follows its address, and keeps the last one.
+hosts_with() { # ADDR (empty: no moving.lab)
+    grep -v ' moving\.lab$' "$tmp/hosts.orig" >"$tmp/hosts.new"
+    [ -n "$1" ] && echo "$1 moving.lab" >>"$tmp/hosts.new"
+    cat "$tmp/hosts.new" >"$tmp/hosts" # in place: the bind mount shows the same file
+}
+cp /etc/hosts "$tmp/hosts.orig"
+: >"$tmp/hosts"
+hosts_with "$NETLAB_V4_DELAY"
+if ! mount --bind "$tmp/hosts" /etc/hosts; then
+    check "a private /etc/hosts (mount --bind in our mount namespace)" false
+    check_done
+fi
+printf '%s\n' '{ "modules": { "dyn": { "mode": "continuous", "dns_refresh": "1s",' \
+    '  "icmp": { "interval": "100ms", "preferred_ip_protocol": "ip4" } } },' \
+    '  "targets": [ { "target": "moving.lab", "module": "dyn" } ] }' >"$tmp/cfg_d.json"
+if ! start_exporter D "127.0.0.1" --config.file="$tmp/cfg_d.json"; then
+    check "exporter D serves" false
+    check_done
+fi
+mv_=(target=moving.lab module=dyn)
+sleep 1.5
+req d1 "$D_url/metrics"
+check "moving.lab is measured at the 20 ms host" want_metric d1 eq 1 icmp_target_success \
+    "${mv_[@]}" ip="$NETLAB_V4_DELAY"
+hosts_with "$NETLAB_V4_FAST"
+mark=$(wc -l <"$NETLAB_RESPONDER_LOG")
+sleep 2.5
+req d2 "$D_url/metrics"
+check "after it moved, within dns_refresh: measured at the fast host" \
+    want_metric d2 eq 1 icmp_target_success "${mv_[@]}" ip="$NETLAB_V4_FAST"
+fast=$(tail -n +"$((mark + 1))" "$NETLAB_RESPONDER_LOG" | grep ' ev=reply ' |
+    grep -c " dst=$NETLAB_V4_FAST ")
+check "  the responder answered the fast host's echoes ($fast in 2.5 s)" holds "$fast >= 10"
+check "  counters go on (every echo answered)" want_metric d2 eq \
+    "$(mval "$tmp/d2.plain" icmp_target_echoes_sent_total "${mv_[@]}")" \
+    icmp_target_replies_total "${mv_[@]}" status=success
+hosts_with ""
+sleep 2.5
+mark=$(wc -l <"$NETLAB_RESPONDER_LOG")
+sleep 1
+req d3 "$D_url/metrics"
+fast=$(tail -n +"$((mark + 1))" "$NETLAB_RESPONDER_LOG" | grep ' ev=reply ' |
+    grep -c " dst=$NETLAB_V4_FAST ")
+check "a name that stops resolving keeps its last address: up at the fast host" \
+    want_metric d3 eq 1 icmp_target_success "${mv_[@]}" ip="$NETLAB_V4_FAST"
+check "  and its echoes go on ($fast in 1 s)" holds "$fast >= 7"
+stop_exporter D TERM 5
+check "exporter D exits 0 on SIGTERM ($stop_rc)" [ "$stop_rc" = 0 ]
 check_done
