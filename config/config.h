@@ -47,9 +47,22 @@ struct config_cidr {
     unsigned prefix_len;
 };
 
+/*
+ * How a module's static targets are measured: at each /metrics scrape (one probe per
+ * target per round), or continuously (one echo per target every interval, from start,
+ * whatever the scrapes; exporter/continuous.c).
+ */
+enum config_mode { CONFIG_MODE_SCRAPE = 0, CONFIG_MODE_CONTINUOUS };
+
+/* A continuous module's echo waits at most this many intervals: a target has this many
+ * echoes in flight at most (its memory is bounded by it). */
+#define CONFIG_CONTINUOUS_MAX_WAIT 10
+
 /* One probe module, blackbox_exporter's ICMP module plus our keys. Durations in ns. */
 struct config_module {
     const char *name;
+    enum config_mode mode;      /* default CONFIG_MODE_SCRAPE */
+    int64_t dns_refresh_ns;     /* continuous: a name is looked up again this often; 1m */
     int64_t timeout_ns;         /* whole probe; default 5s */
     int preferred_ip_protocol;  /* 4 or 6; default 6 as in blackbox */
     bool ip_protocol_fallback;  /* default true */
@@ -89,7 +102,7 @@ struct config_limits {
     size_t n_allowed_names;
     unsigned max_echoes_per_probe;   /* count x targets of one /probe; default 100 */
     unsigned max_concurrent_probes;  /* default 1000 */
-    unsigned max_targets_per_scrape; /* default 10000 */
+    unsigned max_targets_per_scrape; /* default 10000; continuous targets included */
     unsigned max_packets_per_second; /* echo requests, all probes together; default 100000 */
     unsigned max_connections;        /* per listen address; default 4096 (read at start) */
     unsigned max_connections_per_ip; /* 0: none; default 1024 (read at start) */

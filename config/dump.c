@@ -64,6 +64,10 @@ static void dump_module(struct dump *d, cJSON *modules, const struct config_modu
     cJSON *o = step(d, cJSON_AddObjectToObject(modules, m->name)), *icmp, *buckets;
 
     add_duration(d, o, "timeout", m->timeout_ns);
+    if (m->mode == CONFIG_MODE_CONTINUOUS) { /* absent: "scrape", as the dumps before it */
+        step(d, cJSON_AddStringToObject(o, "mode", "continuous"));
+        add_duration(d, o, "dns_refresh", m->dns_refresh_ns);
+    }
     icmp = step(d, cJSON_AddObjectToObject(o, "icmp"));
     step(d, cJSON_AddStringToObject(icmp, "preferred_ip_protocol",
                                     m->preferred_ip_protocol == 4 ? "ip4" : "ip6"));

@@ -31,6 +31,34 @@
 
 /* ---- the document ---- */
 
+/* Continuous targets send on their own, whatever the scrapes: together they must fit in the
+ * packet budget, or every one of them would fall behind its schedule. */
+static int check_continuous_rate(struct loader *ld)
+{
+    const struct config *cfg = ld->cfg;
+    double rate = 0;
+    size_t n = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < cfg->n_targets; i++) {
+        const struct config_module *m = cfg->targets[i].module;
+        if (m->mode == CONFIG_MODE_CONTINUOUS) {
+            rate += 1e9 / (double)m->interval_ns;
+            n++;
+        }
+    }
+    if (rate > (double)cfg->limits.max_packets_per_second) {
+        config__push_key(ld, "targets", 0);
+        rc = config__fail(ld, CONFIG__AT_KEY,
+                          "%zu continuous targets send %.0f echoes per second, more than "
+                          "limits.max_packets_per_second (%u): raise the limit or the modules' "
+                          "interval, or shard the targets across exporters",
+                          n, rate, cfg->limits.max_packets_per_second);
+        config__pop(ld);
+    }
+    return rc;
+}
+
 static int parse_document(struct loader *ld, const cJSON *root)
 {
     static const char *const keys[] = {"modules", "targets", "limits", "web", NULL};
@@ -65,6 +93,8 @@ static int parse_document(struct loader *ld, const cJSON *root)
                           cfg->n_targets, cfg->limits.max_targets_per_scrape);
         config__pop(ld);
     }
+    if (rc == 0)
+        rc = check_continuous_rate(ld);
     if (rc == 0 && bb && cfg->n_modules == 0) {
         config__push_key(ld, "modules", 0);
         rc = config__warn(ld, CONFIG__AT_KEY,

@@ -38,6 +38,7 @@ _Static_assert(MIN_PAYLOAD == 16 && MAX_PAYLOAD == 65507, "update payload_size's
  * 120 s without the header: 2m caps nothing a scrape allows, and is blackbox's fallback. */
 #define BLACKBOX_DEFAULT_TIMEOUT_NS (120LL * 1000000000LL)
 #define DEFAULT_INTERVAL_NS         (1000000000LL)
+#define DEFAULT_DNS_REFRESH_NS      (60LL * 1000000000LL)
 #define DEFAULT_PAYLOAD             28 /* what blackbox_exporter sends: "Prometheus Blackbox Exporter" */
 
 /* 50 µs to 10 s in 1-2.5-5 steps: sub-millisecond LAN RTTs to a lossy intercontinental
@@ -84,7 +85,7 @@ static int parse_buckets(struct loader *ld, const cJSON *item, struct config_mod
 }
 
 struct module_seen {
-    bool timeout, interval, echo_timeout;
+    bool timeout, interval, echo_timeout, dns_refresh;
 };
 
 static int parse_icmp(struct loader *ld, const cJSON *obj, struct config_module *m,
@@ -196,8 +197,59 @@ static int check_timing(struct loader *ld, struct config_module *m, const struct
     return rc;
 }
 
+/*
+ * A continuous module sends one echo per target every interval, each waiting echo_timeout:
+ * count must be 1 (the period is the interval); echo_timeout is given, or the timeout
+ * given, or else the interval (an echo waits until the next is sent); an echo may wait at
+ * most CONFIG_CONTINUOUS_MAX_WAIT intervals, which bounds the echoes a target has in flight.
+ * A /probe of the module sends one echo and waits echo_timeout (the timeout when given).
+ */
+static int check_continuous(struct loader *ld, struct config_module *m,
+                            const struct module_seen *seen)
+{
+    char i[32], e[32], t[32];
+    int rc = 0;
+
+    config__format_duration(m->interval_ns, i, sizeof(i));
+    config__push_key(ld, "icmp", 0);
+    if (m->count != 1) {
+        config__push_key(ld, "count", 0);
+        rc = config__fail(ld, CONFIG__AT_VALUE,
+                          "count %u in a continuous module: it sends one echo per target every "
+                          "interval; set the period with interval (%s), and count 1",
+                          m->count, i);
+        config__pop(ld);
+    }
+    if (rc == 0 && !seen->echo_timeout)
+        m->echo_timeout_ns = seen->timeout ? m->timeout_ns : m->interval_ns;
+    config__format_duration(m->echo_timeout_ns, e, sizeof(e));
+    config__format_duration(m->timeout_ns, t, sizeof(t));
+    if (rc == 0 && seen->echo_timeout && seen->timeout && m->timeout_ns < m->echo_timeout_ns) {
+        config__push_key(ld, "echo_timeout", 0);
+        rc = config__fail(ld, CONFIG__AT_VALUE, "echo_timeout %s is longer than the timeout %s", e,
+                          t);
+        config__pop(ld);
+    }
+    if (rc == 0 && m->echo_timeout_ns > CONFIG_CONTINUOUS_MAX_WAIT * m->interval_ns) {
+        config__push_key(ld, seen->echo_timeout ? "echo_timeout" : "interval", 0);
+        rc =
+            config__fail(ld, CONFIG__AT_VALUE,
+                         "a continuous module's echo waits at most %d intervals: echo_timeout %s%s "
+                         "is longer than %d x interval %s; lower it, or raise interval",
+                         CONFIG_CONTINUOUS_MAX_WAIT, e, seen->echo_timeout ? "" : " (the timeout)",
+                         CONFIG_CONTINUOUS_MAX_WAIT, i);
+        config__pop(ld);
+    }
+    config__pop(ld);
+    if (rc == 0 && !seen->timeout)
+        m->timeout_ns = m->echo_timeout_ns;
+    return rc;
+}
+
 static void module_defaults(struct config_module *m, bool blackbox)
 {
+    m->mode = CONFIG_MODE_SCRAPE;
+    m->dns_refresh_ns = DEFAULT_DNS_REFRESH_NS;
     m->timeout_ns = blackbox ? BLACKBOX_DEFAULT_TIMEOUT_NS : DEFAULT_TIMEOUT_NS;
     m->preferred_ip_protocol = 6;
     m->ip_protocol_fallback = true;
@@ -253,10 +305,10 @@ static int blackbox_prober(struct loader *ld, const cJSON *obj, bool *skip)
 
 static int parse_module(struct loader *ld, const cJSON *obj, struct config_module *m, bool *skip)
 {
-    static const char *const keys[] = {"prober", "timeout", "icmp", NULL};
+    static const char *const keys[] = {"prober", "timeout", "icmp", "mode", "dns_refresh", NULL};
     static const char *const blackbox_keys[] = {"prober", "timeout", "http", "tcp",
                                                 "dns",    "icmp",    "grpc", NULL};
-    struct module_seen seen = {false, false, false};
+    struct module_seen seen = {false, false, false, false};
     bool bb = ld->dialect == CONFIG__BLACKBOX;
     int rc = config__check_object(ld, obj, bb ? blackbox_keys : keys);
 
@@ -284,6 +336,15 @@ static int parse_module(struct loader *ld, const cJSON *obj, struct config_modul
             }
         } else if (strcmp(c->string, "icmp") == 0) {
             rc = parse_icmp(ld, c, m, &seen);
+        } else if (strcmp(c->string, "mode") == 0) {
+            rc = config__get_string(ld, c, "\"scrape\" or \"continuous\"", &s);
+            if (rc == 0 && strcmp(s, "scrape") != 0 && strcmp(s, "continuous") != 0)
+                rc = config__fail_got(ld, c, "expected \"scrape\" or \"continuous\"");
+            if (rc == 0)
+                m->mode = s[0] == 'c' ? CONFIG_MODE_CONTINUOUS : CONFIG_MODE_SCRAPE;
+        } else if (strcmp(c->string, "dns_refresh") == 0) {
+            rc = config__get_duration(ld, c, &m->dns_refresh_ns);
+            seen.dns_refresh = true;
         } else {
             rc = config__warn(ld, CONFIG__AT_KEY,
                               "ignored: the module's prober is icmp (blackbox_exporter ignores "
@@ -291,7 +352,18 @@ static int parse_module(struct loader *ld, const cJSON *obj, struct config_modul
         }
         config__pop(ld);
     }
-    return rc != 0 || *skip ? rc : check_timing(ld, m, &seen);
+    if (rc != 0 || *skip)
+        return rc;
+    if (seen.dns_refresh && m->mode != CONFIG_MODE_CONTINUOUS) {
+        config__push_key(ld, "dns_refresh", 0);
+        rc = config__fail(ld, CONFIG__AT_KEY,
+                          "dns_refresh is for continuous modules (\"mode\": \"continuous\"); a "
+                          "scrape module's names are looked up at each probe");
+        config__pop(ld);
+        return rc;
+    }
+    return m->mode == CONFIG_MODE_CONTINUOUS ? check_continuous(ld, m, &seen)
+                                             : check_timing(ld, m, &seen);
 }
 
 static bool valid_module_name(const char *s)

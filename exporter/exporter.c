@@ -17,6 +17,7 @@
 #include "exporter/exporter.h"
 
 #include "exporter/auth.h"
+#include "exporter/continuous.h"
 #include "exporter/detached.h"
 #include "exporter/resolver.h"
 #include "exporter/round.h"
@@ -103,15 +104,21 @@ int exporter_open(struct exporter *x, const struct exporter_options *o, struct c
 
 int exporter_start(struct exporter *x, char *err, size_t errlen)
 {
+    struct config *cfg;
     int rc;
 
     if ((rc = icmp_engine_start(x->engine)) < 0 || (rc = resolver_open(&x->resolver, 2)) < 0 ||
         (rc = auth_open(&x->auth)) < 0 || (rc = rounds_open(&x->rounds, x)) < 0 ||
-        (rc = reloader_open(x)) < 0) {
+        (rc = continuous_open(&x->continuous, x)) < 0 || (rc = reloader_open(x)) < 0) {
         snprintf(err, errlen, "%s", strerror(-rc));
         return rc;
     }
-    return 0;
+    cfg = config_slot_get(x->configs);
+    rc = continuous_update(x->continuous, cfg); /* the continuous targets start now */
+    config_unref(cfg);
+    if (rc < 0)
+        snprintf(err, errlen, "%s", strerror(-rc));
+    return rc;
 }
 
 void exporter_stop(struct exporter *x)
@@ -120,6 +127,7 @@ void exporter_stop(struct exporter *x)
     x->stopping = true;
     pthread_rwlock_unlock(&x->run_lock);
     reloader_stop(x->reloader);
+    continuous_stop(x->continuous); /* no more echoes or lookups submitted */
     resolver_close(x->resolver);
     x->resolver = NULL;
     icmp_engine_close(x->engine);
@@ -140,8 +148,10 @@ void exporter_close(struct exporter *x)
         pthread_mutex_lock(&x->reloader->home.lock);
         reloader_unref_unlock(x->reloader);
     }
+    continuous_stop(x->continuous);
     resolver_close(x->resolver);
     icmp_engine_close(x->engine);
+    continuous_close(x->continuous); /* every echo and lookup has answered */
     rounds_close(x->rounds);
     auth_free(x->auth);
     free(x->tls_cert_file);
@@ -202,6 +212,14 @@ static int install(struct exporter *x, struct config *cfg, int rc, char *err, si
     if (cfg != NULL && x->engine != NULL)
         icmp_engine_set_send_gap(x->engine, exporter_send_gap(cfg));
     config_slot_swap(x->configs, cfg);
+    if (cfg != NULL) {
+        /* The continuous targets switch to the new configuration (and its table) now. */
+        struct config *now = config_slot_get(x->configs);
+        if (continuous_update(x->continuous, now) < 0)
+            log_write(&x->log, LOG_LEVEL_ERROR, "continuous targets not updated", "err",
+                      "out of memory", NULL);
+        config_unref(now);
+    }
     if (rc == 0)
         log_write(&x->log, LOG_LEVEL_INFO, "configuration reloaded", "file",
                   x->config_path != NULL ? x->config_path : "(embedded default)", NULL);
@@ -340,9 +358,12 @@ int exporter_request_reload(struct exporter *x, exporter_reload_done_fn done, vo
 struct target_table *exporter_target_table(struct exporter *x, struct config *cfg)
 {
     struct target_table *t = NULL;
+    struct config *current = config_slot_get(x->configs);
 
     pthread_mutex_lock(&x->lock);
-    if (x->targets == NULL || x->targets->cfg != cfg) {
+    if (x->targets != NULL && cfg != current)
+        cfg = x->targets->cfg; /* an older configuration: the table stays */
+    else if (x->targets == NULL || x->targets->cfg != cfg) {
         struct target_table *fresh = target_table_new(cfg, x->targets);
         if (fresh != NULL) {
             target_table_unref(x->targets);
@@ -352,6 +373,7 @@ struct target_table *exporter_target_table(struct exporter *x, struct config *cf
     if (x->targets != NULL && x->targets->cfg == cfg)
         t = target_table_ref(x->targets);
     pthread_mutex_unlock(&x->lock);
+    config_unref(current);
     return t;
 }
 

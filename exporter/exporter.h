@@ -43,6 +43,7 @@ struct resolver;
 struct auth;
 struct rounds;
 struct reloader;
+struct continuous;
 
 /* What the exporter is started with (main.c's flags). */
 struct exporter_options {
@@ -61,11 +62,12 @@ struct exporter {
     const char *web_config_path; /* NULL: none */
     struct icmp_engine *engine;
     struct resolver *resolver;
-    struct reloader *reloader; /* the reload thread (exporter.c) */
-    bool enable_lifecycle;     /* POST /-/reload allowed (--web.enable-lifecycle) */
-    struct auth *auth;         /* basic-auth verifier */
-    struct rounds *rounds;     /* the static targets' probe rounds (round.h) */
-    char *tls_cert_file;       /* the TLS files the server started with (NULL: plain HTTP) */
+    struct reloader *reloader;     /* the reload thread (exporter.c) */
+    bool enable_lifecycle;         /* POST /-/reload allowed (--web.enable-lifecycle) */
+    struct auth *auth;             /* basic-auth verifier */
+    struct rounds *rounds;         /* the static targets' probe rounds (round.h) */
+    struct continuous *continuous; /* the continuous targets' scheduler (continuous.h) */
+    char *tls_cert_file;           /* the TLS files the server started with (NULL: plain HTTP) */
     char *tls_key_file;
     int64_t timeout_offset_ns;
     const char *route_prefix; /* "" or "/path": every route lives below it */
@@ -151,8 +153,10 @@ void exporter_count_probe(struct exporter *x, const char *module, const char *ta
                           double duration);
 
 /* The current table of the static targets' states for cfg (made anew when the
- * configuration changed; targets a reload left unchanged keep their counters). Returns a
- * reference, or NULL when out of memory. Thread-safe. */
+ * configuration changed; targets a reload left unchanged keep their counters). A cfg older
+ * than the installed one gets the current table (which holds its own configuration): a
+ * scrape that began before a reload never replaces the table the continuous targets fold
+ * into. Returns a reference, or NULL when out of memory. Thread-safe. */
 struct target_table *exporter_target_table(struct exporter *x, struct config *cfg);
 
 #endif

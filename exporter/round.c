@@ -154,6 +154,10 @@ static void round_start(struct round *r)
 
     for (size_t i = 0; i < n; i++) {
         r->calls[i] = (struct round_call){.round = r, .index = i};
+        if (t[i].module->mode == CONFIG_MODE_CONTINUOUS) {
+            round_release(r); /* measured all the time (continuous.c), never by a round */
+            continue;
+        }
         if (probe_new_static(x, r->table->cfg, &t[i], 0, &r->probes[i]) < 0) {
             round_release(r);
             continue;

@@ -86,11 +86,13 @@ static void carry_states(struct target_table *t, const struct target_table *prev
             s->other = NULL;
             if (o->other != NULL && (s->other = malloc(ICMP_STATUS_LIMIT * sizeof(uint64_t))))
                 memcpy(s->other, o->other, ICMP_STATUS_LIMIT * sizeof(uint64_t));
+            t->carried_from[k] = slots[i];
             slots[i] = TAKEN; /* a target listed twice: the second starts at zero */
             break;
         }
     }
     free(slots);
+    t->carried_table = prev;
 }
 
 struct target_table *target_table_new(struct config *cfg, const struct target_table *prev)
@@ -105,14 +107,17 @@ struct target_table *target_table_new(struct config *cfg, const struct target_ta
         n_buckets += t[i].module->n_buckets;
     table->states = calloc(n > 0 ? n : 1, sizeof(*table->states));
     table->buckets = calloc(n_buckets > 0 ? n_buckets : 1, sizeof(*table->buckets));
-    if (table->states == NULL || table->buckets == NULL) {
+    table->carried_from = malloc((n > 0 ? n : 1) * sizeof(*table->carried_from));
+    if (table->states == NULL || table->buckets == NULL || table->carried_from == NULL) {
         free(table->states);
         free(table->buckets);
+        free(table->carried_from);
         free(table);
         return NULL;
     }
     n_buckets = 0;
     for (size_t i = 0; i < n; i++) {
+        table->carried_from[i] = SIZE_MAX;
         table->states[i].hop_limit = -1;
         table->states[i].rtt_buckets = table->buckets + n_buckets;
         n_buckets += t[i].module->n_buckets;
@@ -139,6 +144,7 @@ void target_table_unref(struct target_table *t)
         free(t->states[i].other);
     free(t->states);
     free(t->buckets);
+    free(t->carried_from);
     config_unref(t->cfg);
     free(t);
 }

@@ -50,6 +50,11 @@ struct target_table {
     size_t n;
     struct target_state *states;
     uint64_t *buckets; /* the states' rtt_buckets */
+    /* The table a reload carried counters from (identity only, no reference; NULL: none),
+     * and for each target the index there whose counters it took (SIZE_MAX: none). The
+     * continuous targets' schedule keeps their phase by it. */
+    const struct target_table *carried_table;
+    size_t *carried_from;
 };
 
 /* A table for cfg's targets with one reference, or NULL (out of memory): zeroed states,

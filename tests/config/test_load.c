@@ -75,7 +75,37 @@ static const struct bad_case bad_cases[] = {
      "\"modules\"?"},
     {"{\"modules\": {\"icmp\": {\"prober\": \"icmp\", \"http\": {}}}}", -EINVAL,
      "t.json:1:41: modules.icmp.http: unknown key \"http\"; expected one of: prober, timeout, "
-     "icmp"},
+     "icmp, mode, dns_refresh"},
+    {"{\"modules\": {\"s\": {\"dns_refresh\": \"10s\"}}}", -EINVAL,
+     "t.json:1:20: modules.s.dns_refresh: dns_refresh is for continuous modules (\"mode\": "
+     "\"continuous\"); a scrape module's names are looked up at each probe"},
+    /* continuous mode: combinations that make no sense, and targets beyond the budget */
+    {"{\"modules\": {\"c\": {\"mode\": \"always\"}}}", -EINVAL,
+     "t.json:1:28: modules.c.mode: expected \"scrape\" or \"continuous\", got \"always\""},
+    {"{\"modules\": {\"c\": {\"mode\": \"continuous\", \"icmp\": {\"count\": 3}}}}", -EINVAL,
+     "t.json:1:60: modules.c.icmp.count: count 3 in a continuous module: it sends one echo per "
+     "target every interval; set the period with interval (1s), and count 1"},
+    {"{\"modules\": {\"c\": {\"mode\": \"continuous\", \"icmp\": {\"interval\": \"100ms\"}, "
+     "\"timeout\": \"5s\"}}}",
+     -EINVAL,
+     "t.json:1:63: modules.c.icmp.interval: a continuous module's echo waits at most 10 "
+     "intervals: echo_timeout 5s (the timeout) is longer than 10 x interval 100ms; lower it, or "
+     "raise interval"},
+    {"{\"modules\": {\"c\": {\"mode\": \"continuous\", \"icmp\": {\"echo_timeout\": \"11s\"}}}}",
+     -EINVAL,
+     "t.json:1:67: modules.c.icmp.echo_timeout: a continuous module's echo waits at most 10 "
+     "intervals: echo_timeout 11s is longer than 10 x interval 1s; lower it, or raise interval"},
+    {"{\"modules\": {\"c\": {\"mode\": \"continuous\", \"timeout\": \"1s\", \"icmp\": "
+     "{\"echo_timeout\": \"2s\"}}}}",
+     -EINVAL,
+     "t.json:1:84: modules.c.icmp.echo_timeout: echo_timeout 2s is longer than the timeout 1s"},
+    {"{\"modules\": {\"c\": {\"mode\": \"continuous\", \"icmp\": {\"interval\": \"1ms\"}}}, "
+     "\"limits\": {\"max_packets_per_second\": 1500}, \"targets\": [{\"target\": \"192.0.2.1\", "
+     "\"module\": \"c\"}, {\"target\": \"192.0.2.2\", \"module\": \"c\"}]}",
+     -EINVAL,
+     "t.json:1:117: targets: 2 continuous targets send 2000 echoes per second, more than "
+     "limits.max_packets_per_second (1500): raise the limit or the modules' interval, or shard "
+     "the targets across exporters"},
     {"{\"modules\": {\"icmp\": {\"icmp\": {\n  \"tll\": 64\n}}}}", -EINVAL,
      "t.json:2:3: modules.icmp.icmp.tll: unknown key \"tll\"; did you mean \"ttl\"?"},
     {"{\"modules\": {\"icmp\": {\"icmp\": {\"source_ip\": \"198.18.0.1\"}}}}", -EINVAL,
@@ -393,6 +423,36 @@ static void test_defaults(void)
     config_unref(cfg);
 }
 
+/* A continuous module: its echo waits an interval unless told otherwise; /probe of it waits
+ * as long (its timeout); the mode shows in /config only when continuous. */
+static void test_continuous(void)
+{
+    struct config *cfg = load_ok("{\"modules\": {\"c\": {\"mode\": \"continuous\", \"icmp\": "
+                                 "{\"interval\": \"250ms\"}}, \"t\": {\"mode\": \"continuous\", "
+                                 "\"timeout\": \"2s\"}, \"s\": {\"mode\": \"scrape\"}}}");
+    const struct config_module *c = config_module_find(cfg, "c"), *t = config_module_find(cfg, "t"),
+                               *s = config_module_find(cfg, "s");
+    char *json = NULL;
+    size_t len = 0;
+
+    REQUIRE(c != NULL && t != NULL && s != NULL);
+    CHECK(c->mode == CONFIG_MODE_CONTINUOUS);
+    CHECK_EQ(c->interval_ns, 250000000);
+    CHECK_EQ(c->echo_timeout_ns, 250000000);
+    CHECK_EQ(c->timeout_ns, 250000000);
+    CHECK_EQ(c->count, 1);
+    CHECK(t->mode == CONFIG_MODE_CONTINUOUS);
+    CHECK_EQ(t->echo_timeout_ns, 2000000000);
+    CHECK(s->mode == CONFIG_MODE_SCRAPE);
+    CHECK_EQ(s->echo_timeout_ns, 5000000000);
+    CHECK_EQ(c->dns_refresh_ns, 60000000000);
+    REQUIRE(config_dump_json(cfg, &json, &len) == 0);
+    CHECK(strstr(json, "\"mode\":\t\"continuous\"") != NULL);
+    CHECK(strstr(json, "\"scrape\"") == NULL);
+    free(json);
+    config_unref(cfg);
+}
+
 static void test_targets(void)
 {
     struct config *cfg =
@@ -612,6 +672,7 @@ int main(void)
     test_bad_cases();
     test_full_module();
     test_defaults();
+    test_continuous();
     test_targets();
     test_limits_and_web();
     test_files();

@@ -8,6 +8,7 @@
  * so every value below is the arithmetic's own result, not a rounding accident.
  */
 #include "config/config.h"
+#include "exporter/continuous.h"
 #include "exporter/exporter.h"
 #include "exporter/metrics.h"
 #include "exporter/probe_internal.h"
@@ -450,6 +451,11 @@ static void test_target_table(void)
     CHECK_EQ(tb->states[1].rtt_buckets[1], 2);
     CHECK(tb->states[1].rtt_buckets != ta->states[0].rtt_buckets);
     CHECK_EQ(tb->states[0].sent, 0);
+    /* ... and says whence (the continuous targets' schedule keeps their phase by it). */
+    CHECK(tb->carried_table == ta);
+    CHECK_EQ(tb->carried_from[1], 0u);
+    CHECK_EQ(tb->carried_from[0], SIZE_MAX);
+    CHECK(ta->carried_table == NULL);
     target_table_unref(ta);
     CHECK_EQ(tb->states[1].sent, 6); /* its own copy outlives the old table */
     target_table_unref(tb);
@@ -510,6 +516,21 @@ static void test_module_counters(void)
     exporter_close(&x);
 }
 
+/* ---- continuous targets: the echoes a target may have in flight ---- */
+
+static void test_continuous_slots(void)
+{
+    struct config *cfg = load("{\"modules\": {\"a\": {\"mode\": \"continuous\"}, \"b\": {\"mode\": "
+                              "\"continuous\", \"icmp\": {\"interval\": \"100ms\", "
+                              "\"echo_timeout\": \"150ms\"}}, \"c\": {\"mode\": \"continuous\", "
+                              "\"icmp\": {\"interval\": \"100ms\", \"echo_timeout\": \"1s\"}}}}");
+
+    CHECK_EQ(continuous_slots(config_module_find(cfg, "a")), 2u);  /* waits one interval */
+    CHECK_EQ(continuous_slots(config_module_find(cfg, "b")), 3u);  /* 1.5 intervals */
+    CHECK_EQ(continuous_slots(config_module_find(cfg, "c")), 11u); /* the most: 10 */
+    config_unref(cfg);
+}
+
 int main(void)
 {
     test_deadline();
@@ -519,5 +540,6 @@ int main(void)
     test_client_flow();
     test_target_table();
     test_module_counters();
+    test_continuous_slots();
     return TEST_DONE();
 }
