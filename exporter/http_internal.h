@@ -83,9 +83,11 @@ const char *http_arg(struct MHD_Connection *c, const char *name);
 struct http_request;
 
 /* Validate and start a /probe or a /metrics scrape: answers errors at once, or suspends the
- * connection and sets *con_cls to the request, answered by http_request_finish once ready. */
+ * connection and sets *con_cls to the request, answered by http_request_finish once ready.
+ * head: a HEAD request (its answer carries the headers of GET's and no body). */
 enum MHD_Result http_start_probe(struct exporter *x, struct MHD_Connection *conn, void **con_cls);
-enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *conn, void **con_cls);
+enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *conn, bool head,
+                                   void **con_cls);
 
 /* Whether the request's probes are over (it may be answered). */
 bool http_request_ready(const struct http_request *rq);
@@ -99,10 +101,12 @@ void http_request_free(struct http_request *rq);
 /* ---- the streamed /metrics body (metrics_stream.c) ---- */
 
 /* Answers 200 with the own metrics then the static targets of table (a reference the
- * stream takes its own of), in format, gzipped when asked, streamed as the client reads. */
+ * stream takes its own of), in format, gzipped when asked, streamed as the client reads.
+ * head: the body is rendered only to be measured, and the answer carries its
+ * Content-Length and no body. */
 enum MHD_Result http_respond_metrics(struct exporter *x, struct MHD_Connection *conn,
-                                     struct target_table *table, enum prom_format format,
-                                     bool gzip);
+                                     struct target_table *table, enum prom_format format, bool gzip,
+                                     bool head);
 
 /* ---- the small endpoints (pages.c) ---- */
 

@@ -29,6 +29,7 @@ struct http_request {
     enum request_kind kind;
     enum prom_format format;
     bool gzip;
+    bool head;                  /* REQ_METRICS: a HEAD request, answered without a body */
     struct probe *probe;        /* REQ_PROBE */
     struct target_table *table; /* REQ_METRICS: a reference; the states its probes feed */
     struct probe **targets;     /* REQ_METRICS: each freed (NULL) once folded into table */
@@ -151,7 +152,8 @@ enum MHD_Result http_start_probe(struct exporter *x, struct MHD_Connection *conn
     return MHD_YES;
 }
 
-enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *conn, void **con_cls)
+enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *conn, bool head,
+                                   void **con_cls)
 {
     struct config *cfg;
     struct http_request *rq;
@@ -179,6 +181,7 @@ enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *co
         return http_respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
     request_open(rq, x, conn, REQ_METRICS);
+    rq->head = head;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = probe_new_static(x, cfg, &t[i], deadline_ns, &rq->targets[i]);
         if (rc == 0)
@@ -221,7 +224,7 @@ enum MHD_Result http_request_finish(struct http_request *rq)
     int rc;
 
     if (rq->kind == REQ_METRICS)
-        return http_respond_metrics(x, rq->conn, rq->table, rq->format, rq->gzip);
+        return http_respond_metrics(x, rq->conn, rq->table, rq->format, rq->gzip, rq->head);
     rc = probe_error(rq->probe, err, sizeof(err));
     if (rc < 0)
         return http_respond_text(x, rq->conn, http_status_of(rc), err);

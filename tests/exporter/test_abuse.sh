@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Hostile clients against the real binary over loopback (127.0.0.0/8 only; the probes go to
+# 127.0.0.1), one attack a section, each its own ctest test (exporter_abuse_SECTION):
+#   protocol   HEAD answers carry no body bytes (a kept-alive connection goes on cleanly);
+#              repeated Content-Length, or Content-Length with Transfer-Encoding: 400
+# Usage: test_abuse.sh ICMP_EXPORTER SECTION
+# shellcheck disable=SC2154,SC2016,SC2317 # SC2317: sections are called as "sec_$section"
+set -uo pipefail
+bin=${1:?usage: test_abuse.sh ICMP_EXPORTER SECTION}
+section=${2:?usage: test_abuse.sh ICMP_EXPORTER SECTION}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+sections=(protocol)
+case " ${sections[*]} " in
+*" $section "*) ;;
+*)
+    echo "test_abuse.sh: unknown section '$section'; one of: ${sections[*]}" >&2
+    exit 2
+    ;;
+esac
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+if [ "$(id -u)" != 0 ] &&
+    ! awk '{ exit !($1 <= 0 && 0 <= $2) }' /proc/sys/net/ipv4/ping_group_range 2>/dev/null; then
+    echo "SKIP - neither root nor ping sockets for group 0" >&2
+    exit 77
+fi
+
+# raw.py PORT SRC REQUEST...: sends each REQUEST (Python string escapes: \r\n) on one
+# connection from address SRC, one after the other, reading each answer whole (framed by its
+# Content-Length or chunks; HEAD answers by their headers alone), and prints, per answer,
+# its status line and the repr of the bytes that followed the header block before the next
+# answer's status line; "closed" when the server closed the connection.
+cat >"$tmp/raw.py" <<'EOF'
+import socket, sys, time
+port, src, reqs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+s = socket.socket()
+s.bind((src, 0))
+s.settimeout(5)
+s.connect(("127.0.0.1", port))
+buf = b""
+def more():
+    global buf
+    d = s.recv(65536)
+    if not d:
+        raise EOFError
+    buf += d
+for raw in reqs:
+    req = raw.encode().decode("unicode_escape").encode("latin-1")
+    s.sendall(req)
+    head = req.split(b" ", 1)[0] == b"HEAD"
+    try:
+        while b"\r\n\r\n" not in buf:
+            more()
+        hdr, _, buf = buf.partition(b"\r\n\r\n")
+        lines = hdr.split(b"\r\n")
+        fields = {l.split(b":", 1)[0].strip().lower(): l.split(b":", 1)[1].strip()
+                  for l in lines[1:] if b":" in l}
+        body = b""
+        if not head and b"content-length" in fields:
+            n = int(fields[b"content-length"])
+            while len(buf) < n:
+                more()
+            body, buf = buf[:n], buf[n:]
+        elif not head and fields.get(b"transfer-encoding") == b"chunked":
+            while not buf.endswith(b"\r\n0\r\n\r\n") and buf != b"0\r\n\r\n":
+                more()
+            body, buf = buf, b""
+        # whatever else the server sent before our next request: must be nothing
+        time.sleep(0.3)
+        s.setblocking(False)
+        try:
+            buf += s.recv(65536)
+        except BlockingIOError:
+            pass
+        s.settimeout(5)
+        extra, buf = buf, b""
+        print(lines[0].decode(), "body=%d" % len(body), "after=%r" % extra)
+    except (EOFError, ConnectionError):
+        print("closed")
+        break
+    except socket.timeout:
+        print("timeout")
+        break
+EOF
+raw() { "$py" "$tmp/raw.py" "$@" 2>&1; }
+
+# ---------------------------------------------------------------------------------------
+sec_protocol() {
+    cat >"$tmp/cfg.json" <<'EOF'
+{ "modules": { "icmp": { "timeout": "1s" } }, "targets": [ { "target": "127.0.0.1" } ] }
+EOF
+    if ! start_exporter A 127.0.0.1 --config.file="$tmp/cfg.json"; then
+        check "exporter A serves" false
+        check_done
+    fi
+    local out get
+    # HEAD /metrics on a kept-alive connection, then GET /-/healthy on the same one: the
+    # HEAD answer ends at its header block, and the next answer starts right after it.
+    out=$(raw "$A_port" 127.0.0.1 'HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n' \
+        'GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n')
+    check_detail="$out"
+    check "HEAD /metrics: 200 and no byte after the header block" \
+        grep -qxF "HTTP/1.1 200 OK body=0 after=b''" <<<"$(sed -n 1p <<<"$out")"
+    check "  the next request on the connection: 200 OK, its body whole, nothing more" \
+        grep -qxF "HTTP/1.1 200 OK body=3 after=b''" <<<"$(sed -n 2p <<<"$out")"
+    # Its Content-Length is that of GET's body, and its headers are GET's.
+    req h -I "$A_url/metrics"
+    req g "$A_url/metrics"
+    get=$(stat -c %s "$tmp/g.body")
+    check_detail="HEAD: $(tr -d '\r' <"$tmp/h.hdr")"
+    check "  HEAD /metrics: Content-Length near GET's body ($get bytes; the uptime may differ)" \
+        awk -v a="$(hdr h Content-Length)" -v b="$get" 'BEGIN { exit !(a > b - 20 && a < b + 20) }'
+    check "  HEAD /metrics: GET's Content-Type" [ "$(hdr h Content-Type)" = "$(hdr g Content-Type)" ]
+    out=$(raw "$A_port" 127.0.0.1 'HEAD /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n' \
+        'HEAD /probe?target=127.0.0.1 HTTP/1.1\r\nHost: x\r\n\r\n' \
+        'HEAD /nowhere HTTP/1.1\r\nHost: x\r\n\r\n' 'GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n')
+    check_detail="$out"
+    check "HEAD gzip /metrics, /probe, a 404, then a GET on one connection: each clean" \
+        [ "$(grep -c "after=b''\$" <<<"$out")" = 4 ]
+
+    # Request framing: one Content-Length, or none.
+    out=$(raw "$A_port" 127.0.0.1 \
+        'GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nhello' \
+        'GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n')
+    check_detail="$out"
+    check "two different Content-Length: 400" grep -q '^HTTP/1.1 400' <<<"$(sed -n 1p <<<"$out")"
+    check "  and the connection is closed (the body's end is unknown)" \
+        grep -qx 'closed' <<<"$(sed -n 2p <<<"$out")"
+    out=$(raw "$A_port" 127.0.0.1 \
+        'GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n')
+    check_detail="$out"
+    check "two equal Content-Length: 400 too (no client of ours sends a body)" \
+        grep -q '^HTTP/1.1 400' <<<"$out"
+    out=$(raw "$A_port" 127.0.0.1 'GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 0, 0\r\n\r\n')
+    check_detail="$out"
+    check "a Content-Length list (0, 0): 400" grep -q '^HTTP/1.1 400' <<<"$out"
+    out=$(raw "$A_port" 127.0.0.1 \
+        'GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+    check_detail="$out"
+    check "Content-Length with Transfer-Encoding: 400" grep -q '^HTTP/1.1 400' <<<"$out"
+    out=$(raw "$A_port" 127.0.0.1 'GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' \
+        'GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n')
+    check_detail="$out"
+    check "one Content-Length: 0: 200, and the connection goes on" \
+        [ "$(grep -c '^HTTP/1.1 200 OK body=3' <<<"$out")" = 2 ]
+    stop_a
+}
+
+# stop_a: the end of every section with exporter A: alive, no sanitizer report, exit 0.
+stop_a() {
+    check "A is alive" alive A
+    check "A logged no sanitizer report" \
+        bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/A.log'"
+    stop_exporter A TERM 5
+    check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail: $(tail -5 "$tmp/A.log")"
+    check "A: SIGTERM -> exit 0" [ "$stop_rc" = 0 ]
+    check_detail=""
+}
+
+"sec_$section"
+check_done
