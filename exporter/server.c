@@ -95,11 +95,11 @@ static void auth_wait_free(struct auth_wait *aw)
     free(aw);
 }
 
-static void on_auth_done(void *arg, bool ok)
+static void on_auth_done(void *arg, enum auth_result result)
 {
     struct auth_wait *aw = arg;
 
-    aw->result = ok ? AUTH_OK : AUTH_DENIED;
+    aw->result = result;
     atomic_store(&aw->done, true);
     MHD_resume_connection(aw->conn); /* aw is not touched after this */
 }
@@ -140,6 +140,9 @@ static enum MHD_Result authenticate(struct exporter *x, struct MHD_Connection *c
     const struct config_web *web = config_web(cfg);
     struct auth_wait *aw = NULL;
     char *password = NULL, *user = NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *client = ci != NULL ? ci->client_addr : NULL;
     enum auth_result r;
 
     if (web->n_users == 0) {
@@ -147,7 +150,7 @@ static enum MHD_Result authenticate(struct exporter *x, struct MHD_Connection *c
         return route_request(x, conn, url, method, con_cls);
     }
     user = MHD_basic_auth_get_username_password(conn, &password);
-    r = auth_check(x->auth, web, user, password, NULL, NULL);
+    r = auth_check(x->auth, web, user, password, client, NULL, NULL);
     if (r == AUTH_PENDING) {
         /* Suspend before the worker can resume: it may finish before auth_check returns. */
         aw = calloc(1, sizeof(*aw));
@@ -158,7 +161,7 @@ static enum MHD_Result authenticate(struct exporter *x, struct MHD_Connection *c
             atomic_fetch_add(&x->open_requests, 1);
             *con_cls = aw;
             MHD_suspend_connection(conn);
-            r = auth_check(x->auth, web, user, password, on_auth_done, aw);
+            r = auth_check(x->auth, web, user, password, client, on_auth_done, aw);
             if (r != AUTH_PENDING) { /* answered on the next call, like a late result */
                 aw->result = r;
                 atomic_store(&aw->done, true);

@@ -3,13 +3,15 @@
 # 127.0.0.1), one attack a section, each its own ctest test (exporter_abuse_SECTION):
 #   protocol   HEAD answers carry no body bytes (a kept-alive connection goes on cleanly);
 #              repeated Content-Length, or Content-Length with Transfer-Encoding: 400
+#   auth       a flood of wrong passwords from 8 addresses (bcrypt queue kept full): a
+#              valid user from another address, its pair not yet remembered, gets 200
 # Usage: test_abuse.sh ICMP_EXPORTER SECTION
 # shellcheck disable=SC2154,SC2016,SC2317 # SC2317: sections are called as "sec_$section"
 set -uo pipefail
 bin=${1:?usage: test_abuse.sh ICMP_EXPORTER SECTION}
 section=${2:?usage: test_abuse.sh ICMP_EXPORTER SECTION}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-sections=(protocol)
+sections=(protocol auth)
 case " ${sections[*]} " in
 *" $section "*) ;;
 *)
@@ -84,6 +86,70 @@ for raw in reqs:
 EOF
 raw() { "$py" "$tmp/raw.py" "$@" 2>&1; }
 
+# flood.py PORT SECONDS USER:PASSWORD ADDRESSES PER_ADDRESS: from 127.0.0.2.. (ADDRESSES of
+# them), PER_ADDRESS clients each send GET /-/healthy with those credentials, one request a
+# connection, again as soon as answered, for SECONDS; prints the count of each status.
+cat >"$tmp/flood.py" <<'EOF'
+import base64, collections, socket, sys, threading, time
+port, secs, cred = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+n_addr, per = int(sys.argv[4]), int(sys.argv[5])
+req = ("GET /-/healthy HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\n"
+       "Connection: close\r\n\r\n" % base64.b64encode(cred.encode()).decode()).encode()
+counts = collections.Counter()
+lock = threading.Lock()
+end = time.monotonic() + secs
+def client(src):
+    while time.monotonic() < end:
+        code = "000"
+        s = socket.socket()
+        try:
+            s.settimeout(max(0.1, end - time.monotonic()))
+            s.bind((src, 0))
+            s.connect(("127.0.0.1", port))
+            s.sendall(req)
+            data = b"".join(iter(lambda: s.recv(4096), b""))
+            f = data.split(b" ", 2)
+            code = f[1].decode() if len(f) > 1 else "000"
+        except OSError:
+            time.sleep(0.01)
+        finally:
+            s.close()
+        with lock:
+            counts[code] += 1
+threads = [threading.Thread(target=client, args=("127.0.0.%d" % (2 + i // per),))
+           for i in range(n_addr * per)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(" ".join("%s:%d" % kv for kv in sorted(counts.items())))
+EOF
+
+# Fixed bcrypt hashes (of the passwords named): cost 4 for the valid users, so their own
+# check is quick; cost 8 and 12 for the flooded users, so the flood's checks are slow.
+h_alice='$2b$04$gdBYCu4w1M16Zn0z7b6vlO49av.gUvHoeqVoU46SU8cGdh8IUCmi6' # s3cret
+h_bob='$2b$04$UmO5e/Q8sx6j7CjztnQLSeABW9Af4DZKz./Yf3o7jYpozn7WzfWe6'   # n3w:pass
+h_carol='$2b$12$reCtk4fNSS/3yNrO6zhk8./ng9LZjstCGyo.BEQ8z/SIxEX.Wvz1W' # s3cret, cost 12
+h_dave='$2b$08$vucnyF6tqO1LNPfbG2sn8OAR1Ecde5Nmq5idW8gbF/a5TZO3druDK'  # s3cret, cost 8
+write_users() {
+    cat >"$tmp/cfg.json" <<EOF
+{ "modules": { "icmp": { "timeout": "1s" } },
+  "web": { "basic_auth_users": { "alice": "$h_alice", "bob": "$h_bob", "carol": "$h_carol",
+                                 "dave": "$h_dave" } } }
+EOF
+}
+# timed ID SRC CURL_ARGS... URL: one request from address SRC; its status in $tmp/ID.code,
+# its wall time (s) in $tmp/ID.secs.
+timed() {
+    local id=$1 src=$2 t0 t1
+    shift 2
+    t0=$(date +%s%N)
+    curl -sS -g --max-time 20 --interface "$src" -o /dev/null -w '%{http_code}' "$@" \
+        >"$tmp/$id.code" 2>"$tmp/$id.err"
+    t1=$(date +%s%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }' >"$tmp/$id.secs"
+}
+
 # ---------------------------------------------------------------------------------------
 sec_protocol() {
     cat >"$tmp/cfg.json" <<'EOF'
@@ -143,6 +209,46 @@ EOF
     check_detail="$out"
     check "one Content-Length: 0: 200, and the connection goes on" \
         [ "$(grep -c '^HTTP/1.1 200 OK body=3' <<<"$out")" = 2 ]
+    stop_a
+}
+
+# ---------------------------------------------------------------------------------------
+sec_auth() {
+    write_users
+    if ! start_exporter A 127.0.0.1 --config.file="$tmp/cfg.json"; then
+        check "exporter A serves" false
+        check_done
+    fi
+    local t_one flood
+    # One wrong password for dave (cost 8): what one flood check costs here.
+    timed one 127.0.0.1 -u dave:wrong "$A_url/-/healthy"
+    t_one=$(cat "$tmp/one.secs")
+    # 8 addresses x 12 clients = 96 checks wanted at once for 64 places, for 6 s.
+    "$py" "$tmp/flood.py" "$A_port" 6 dave:wrong 8 12 >"$tmp/flood.out" 2>&1 &
+    flood=$!
+    sleep 1.5
+    # alice and bob, never seen (their pairs not remembered), from addresses of their own.
+    timed va 127.0.0.60 -u alice:s3cret "$A_url/-/healthy"
+    timed vb 127.0.0.61 -u bob:n3w:pass "$A_url/-/healthy"
+    timed vw 127.0.0.62 -u alice:nope "$A_url/-/healthy"
+    wait "$flood"
+    echo "# flood of wrong passwords (cost 8, one check ${t_one}s), 8 addresses x 12 clients:" \
+        "$(cat "$tmp/flood.out"); a cold valid user meanwhile: $(cat "$tmp/va.code") in" \
+        "$(cat "$tmp/va.secs")s, another $(cat "$tmp/vb.code") in $(cat "$tmp/vb.secs")s"
+    check_detail="flood answers: $(cat "$tmp/flood.out")"
+    check "the flood was refused (401) and overflowed (503)" \
+        grep -qE '401:[0-9]+ 503:[0-9]+' "$tmp/flood.out"
+    check_detail="HTTP $(cat "$tmp/va.code") after $(cat "$tmp/va.secs")s $(cat "$tmp/va.err")"
+    check "during the flood, alice (not yet remembered, another address): 200 within 5 s" \
+        awk -v c="$(cat "$tmp/va.code")" -v t="$(cat "$tmp/va.secs")" \
+        'BEGIN { exit !(c == 200 && t < 5) }'
+    check_detail="HTTP $(cat "$tmp/vb.code") after $(cat "$tmp/vb.secs")s $(cat "$tmp/vb.err")"
+    check "  and bob from a third: 200 within 5 s" \
+        awk -v c="$(cat "$tmp/vb.code")" -v t="$(cat "$tmp/vb.secs")" \
+        'BEGIN { exit !(c == 200 && t < 5) }'
+    check_detail="HTTP $(cat "$tmp/vw.code") after $(cat "$tmp/vw.secs")s"
+    check "  a wrong password from a fourth: 401 (checked, not refused as busy)" \
+        [ "$(cat "$tmp/vw.code")" = 401 ]
     stop_a
 }
 
