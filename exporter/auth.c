@@ -17,6 +17,7 @@
  * newest waiting tag, and the lowest tag runs next), so a newcomer waits for about one
  * check per flooding address, not for the whole queue; and a full queue makes room for an
  * address holding fewer checks than another by dropping (503) that other's newest.
+ * At shutdown the waiting checks are dropped (503), not run: only the one running finishes.
  *
  * The cache holds no password: an entry is SHA-256 over a per-process random key, the user,
  * the password and the user's hash (so a changed hash in a reloaded configuration misses).
@@ -251,12 +252,12 @@ static void *worker(void *arg)
         pthread_mutex_lock(&a->lock);
         while (a->head == NULL && !a->stopping)
             pthread_cond_wait(&a->wake, &a->lock);
-        j = queue_take(a, queue_lowest(a));
+        j = a->stopping ? NULL : queue_take(a, queue_lowest(a));
         if (j != NULL)
             a->served_tag = j->tag;
         pthread_mutex_unlock(&a->lock);
         if (j == NULL)
-            break; /* stopping, queue empty */
+            break; /* stopping: auth_stop answers what still waits */
         /* A pair checked while this one waited (a scrape's concurrent requests) is
          * remembered by now: no second bcrypt for it. */
         if (j->known && digest(a, j->user, j->password, j->hash, d) == 0 && cache_has(a, d)) {
@@ -306,12 +307,23 @@ void auth_stop(struct auth *a)
 {
     if (a == NULL)
         return;
+    struct auth_job *dropped;
+
     pthread_mutex_lock(&a->lock);
     a->stopping = true;
+    dropped = a->head; /* not run: a queue of bcrypts would hold shutdown for seconds */
+    a->head = NULL;
+    a->queued = 0;
     pthread_cond_broadcast(&a->wake);
     pthread_mutex_unlock(&a->lock);
+    while (dropped != NULL) {
+        struct auth_job *j = dropped;
+        dropped = j->next;
+        j->done(j->arg, AUTH_BUSY);
+        job_free(j);
+    }
     if (a->started)
-        pthread_join(a->thread, NULL); /* it finishes the queue: every callback runs */
+        pthread_join(a->thread, NULL); /* after the check it is running, if any */
     a->started = false;
 }
 

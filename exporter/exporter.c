@@ -81,7 +81,7 @@ void exporter_stop(struct exporter *x)
     x->resolver = NULL;
     icmp_engine_close(x->engine);
     x->engine = NULL;
-    auth_stop(x->auth); /* the checks queued run: their connections resume */
+    auth_stop(x->auth); /* the checks waiting are dropped: their connections get 503 */
     /* Every probe is over now: give their connections up to 2 s to get their answers. */
     for (int i = 0; i < 200 && atomic_load(&x->open_requests) > 0; i++) {
         struct timespec tick = {0, 10000000};

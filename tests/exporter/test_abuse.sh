@@ -5,13 +5,14 @@
 #              repeated Content-Length, or Content-Length with Transfer-Encoding: 400
 #   auth       a flood of wrong passwords from 8 addresses (bcrypt queue kept full): a
 #              valid user from another address, its pair not yet remembered, gets 200
+#   shutdown   SIGTERM with the bcrypt queue full of slow checks: exit within 2 s
 # Usage: test_abuse.sh ICMP_EXPORTER SECTION
-# shellcheck disable=SC2154,SC2016,SC2317 # SC2317: sections are called as "sec_$section"
+# shellcheck disable=SC2154,SC2034,SC2016,SC2317 # SC2317: sections are called as "sec_$section"
 set -uo pipefail
 bin=${1:?usage: test_abuse.sh ICMP_EXPORTER SECTION}
 section=${2:?usage: test_abuse.sh ICMP_EXPORTER SECTION}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-sections=(protocol auth)
+sections=(protocol auth shutdown)
 case " ${sections[*]} " in
 *" $section "*) ;;
 *)
@@ -138,6 +139,24 @@ write_users() {
                                  "dave": "$h_dave" } } }
 EOF
 }
+# start_users USER: starts exporter A with those users, and sets t_one to the time one
+# wrong password for USER takes (what one check of a flood at USER costs here).
+start_users() {
+    write_users
+    if ! start_exporter A 127.0.0.1 --config.file="$tmp/cfg.json"; then
+        check "exporter A serves" false
+        check_done
+    fi
+    timed one 127.0.0.1 -u "$1:wrong" "$A_url/-/healthy"
+    t_one=$(cat "$tmp/one.secs")
+}
+# start_flood SECONDS USER:PASSWORD ADDRESSES PER_ADDRESS: flood.py against A in the
+# background (its PID in flood, its counts in $tmp/flood.out), given 1.5 s to fill the queue.
+start_flood() {
+    "$py" "$tmp/flood.py" "$A_port" "$@" >"$tmp/flood.out" 2>&1 &
+    flood=$!
+    sleep 1.5
+}
 # timed ID SRC CURL_ARGS... URL: one request from address SRC; its status in $tmp/ID.code,
 # its wall time (s) in $tmp/ID.secs.
 timed() {
@@ -214,19 +233,10 @@ EOF
 
 # ---------------------------------------------------------------------------------------
 sec_auth() {
-    write_users
-    if ! start_exporter A 127.0.0.1 --config.file="$tmp/cfg.json"; then
-        check "exporter A serves" false
-        check_done
-    fi
-    local t_one flood
-    # One wrong password for dave (cost 8): what one flood check costs here.
-    timed one 127.0.0.1 -u dave:wrong "$A_url/-/healthy"
-    t_one=$(cat "$tmp/one.secs")
+    local t_one
+    start_users dave
     # 8 addresses x 12 clients = 96 checks wanted at once for 64 places, for 6 s.
-    "$py" "$tmp/flood.py" "$A_port" 6 dave:wrong 8 12 >"$tmp/flood.out" 2>&1 &
-    flood=$!
-    sleep 1.5
+    start_flood 6 dave:wrong 8 12
     # alice and bob, never seen (their pairs not remembered), from addresses of their own.
     timed va 127.0.0.60 -u alice:s3cret "$A_url/-/healthy"
     timed vb 127.0.0.61 -u bob:n3w:pass "$A_url/-/healthy"
@@ -250,6 +260,28 @@ sec_auth() {
     check "  a wrong password from a fourth: 401 (checked, not refused as busy)" \
         [ "$(cat "$tmp/vw.code")" = 401 ]
     stop_a
+}
+
+# ---------------------------------------------------------------------------------------
+sec_shutdown() {
+    local t_one
+    start_users carol
+    # 56 cost-12 checks queued (8 addresses x 7: within every limit, so none is refused
+    # before the SIGTERM): seconds of bcrypt, then SIGTERM.
+    start_flood 4 carol:wrong 8 7
+    check "A is alive" alive A
+    stop_exporter A TERM 20
+    echo "# SIGTERM with 56 cost-12 checks queued (one ${t_one}s): exit $stop_rc after" \
+        "${stop_secs}s"
+    check_detail="exit status $stop_rc after ${stop_secs}s; stderr tail: $(tail -5 "$tmp/A.log")"
+    check "SIGTERM with the bcrypt queue full: exit 0 within 3 s (README: 2 s)" \
+        awk -v c="$stop_rc" -v t="$stop_secs" 'BEGIN { exit !(c == 0 && t < 3) }'
+    wait "$flood"
+    check_detail="flood answers: $(cat "$tmp/flood.out")"
+    check "  the checks dropped were answered 503 (the only 503s: nothing overflowed before)" \
+        grep -q '503:' "$tmp/flood.out"
+    check "A logged no sanitizer report" \
+        bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/A.log'"
 }
 
 # stop_a: the end of every section with exporter A: alive, no sanitizer report, exit 0.
