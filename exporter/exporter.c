@@ -46,7 +46,7 @@ int exporter_open(struct exporter *x, const struct exporter_options *o, struct c
     pthread_rwlock_init(&x->run_lock, NULL);
 
     x->configs = config_slot_new(cfg);
-    if (x->configs == NULL ||
+    if (x->configs == NULL || log_repeat_new(&x->log.repeat) < 0 ||
         (web->tls_cert_file != NULL && (x->tls_cert_file = strdup(web->tls_cert_file)) == NULL) ||
         (web->tls_key_file != NULL && (x->tls_key_file = strdup(web->tls_key_file)) == NULL)) {
         snprintf(err, errlen, "out of memory");
@@ -104,6 +104,8 @@ void exporter_close(struct exporter *x)
     free(x->modules);
     pthread_mutex_unlock(&x->lock);
     config_slot_free(x->configs);
+    log_repeat_flush(&x->log);
+    log_repeat_free(x->log.repeat);
     pthread_mutex_destroy(&x->lock);
     pthread_rwlock_destroy(&x->run_lock);
     memset(x, 0, sizeof(*x));

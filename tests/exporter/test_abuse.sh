@@ -6,13 +6,15 @@
 #   auth       a flood of wrong passwords from 8 addresses (bcrypt queue kept full): a
 #              valid user from another address, its pair not yet remembered, gets 200
 #   shutdown   SIGTERM with the bcrypt queue full of slow checks: exit within 2 s
+#   fds        ulimit -n 64 with two listeners: max_connections lowered to fit, no accept()
+#              failure loop (log bounded, CPU under a core), still serving afterwards
 # Usage: test_abuse.sh ICMP_EXPORTER SECTION
 # shellcheck disable=SC2154,SC2034,SC2016,SC2317 # SC2317: sections are called as "sec_$section"
 set -uo pipefail
 bin=${1:?usage: test_abuse.sh ICMP_EXPORTER SECTION}
 section=${2:?usage: test_abuse.sh ICMP_EXPORTER SECTION}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-sections=(protocol auth shutdown)
+sections=(protocol auth shutdown fds)
 case " ${sections[*]} " in
 *" $section "*) ;;
 *)
@@ -282,6 +284,76 @@ sec_shutdown() {
         grep -q '503:' "$tmp/flood.out"
     check "A logged no sanitizer report" \
         bash -c "! grep -qE 'AddressSanitizer|runtime error:|LeakSanitizer' '$tmp/A.log'"
+}
+
+# ---------------------------------------------------------------------------------------
+sec_fds() {
+    local real_bin=$bin t0 t1 cpu lines fdflood
+    cat >"$tmp/cfg.json" <<'EOF'
+{ "modules": { "icmp": { "timeout": "1s" } }, "targets": [ { "target": "127.0.0.1" } ] }
+EOF
+    # 64 descriptors and two listeners (127.0.0.1 and ::1): the default max_connections
+    # (4096 per listener) cannot fit.
+    cat >"$tmp/nofile64.sh" <<EOF
+#!/bin/sh
+ulimit -n 64 && exec "$bin" "\$@"
+EOF
+    chmod +x "$tmp/nofile64.sh"
+    bin=$tmp/nofile64.sh
+    if ! start_exporter A "127.0.0.1 [::1]" --config.file="$tmp/cfg.json"; then
+        bin=$real_bin
+        check "exporter A serves with ulimit -n 64" false
+        check_done
+    fi
+    bin=$real_bin
+    check_detail="$(head -20 "$tmp/A.log")"
+    check "start-up warns that max_connections was lowered to fit the descriptor limit" \
+        grep -qE 'max_connections lowered.*per_listener=[0-9]+ nofile=64' "$tmp/A.log"
+    # 60 connections held on each listener (past the descriptors), then new ones opened and
+    # closed as fast as one client can, and one held closed each turn, for 6 s.
+    cat >"$tmp/fdflood.py" <<'EOF'
+import socket, sys, time
+port, secs = int(sys.argv[1]), float(sys.argv[2])
+held, end = [], time.monotonic() + secs
+for _ in range(60):
+    for h in ("127.0.0.1", "::1"):
+        try:
+            held.append(socket.create_connection((h, port), timeout=0.5))
+        except OSError:
+            pass
+while time.monotonic() < end:
+    for h in ("127.0.0.1", "::1"):
+        try:
+            socket.create_connection((h, port), timeout=0.2).close()
+        except OSError:
+            pass
+    if held:
+        held.pop(0).close()
+EOF
+    "$py" "$tmp/fdflood.py" "$A_port" 6 &
+    fdflood=$!
+    sleep 2
+    t0=$(awk '{ print $14 + $15 }' "/proc/$A_pid/stat")
+    lines=$(wc -l <"$tmp/A.log")
+    sleep 2
+    t1=$(awk '{ print $14 + $15 }' "/proc/$A_pid/stat")
+    lines=$(($(wc -l <"$tmp/A.log") - lines))
+    cpu=$((t1 - t0))
+    wait "$fdflood"
+    echo "# ulimit -n 64, two listeners, connections held and churned: $cpu CPU ticks in 2 s" \
+        "(100 a second is a core), $lines log lines, $(wc -c <"$tmp/A.log") bytes of log in all"
+    check_detail="$(sort "$tmp/A.log" | cut -c26- | uniq -c | sort -rn | head -5)"
+    check "  the log stays bounded (< 20 lines in those 2 s, < 4 KiB in all)" \
+        [ "$lines" -lt 20 ] && [ "$(wc -c <"$tmp/A.log")" -lt 4096 ]
+    check "  no accept() failure logged at all: the connection limit fits" \
+        bash -c "! grep -q 'Error accepting connection' '$tmp/A.log'"
+    check_detail="$cpu ticks"
+    check "  CPU under a core (< 150 of 200 ticks in 2 s; the churn itself costs some)" \
+        [ "$cpu" -lt 150 ]
+    req after "$A_url/metrics"
+    check "  afterwards /metrics: 200 with the target up" \
+        want_metric after eq 1 icmp_target_success target=127.0.0.1
+    stop_a
 }
 
 # stop_a: the end of every section with exporter A: alive, no sanitizer report, exit 0.
