@@ -35,9 +35,11 @@ enum http_stage {
  */
 struct http_tracked {
     struct http_tracked *prev, *next;
-    int fd;                   /* the connection's socket, libmicrohttpd's */
-    _Atomic bool streaming;   /* a /metrics body is being streamed and is not done */
-    _Atomic int64_t deadline; /* monotonic ns; 0: none (a request is being answered) */
+    int fd;                    /* the connection's socket, libmicrohttpd's */
+    struct MHD_Daemon *daemon; /* whose connection limit it counts against */
+    _Atomic bool streaming;    /* a /metrics body is being streamed and is not done */
+    _Atomic bool headers_in;   /* the request's headers are in: not idle, never evicted */
+    _Atomic int64_t deadline;  /* monotonic ns; 0: none (a request is being answered) */
 };
 
 struct server {
@@ -45,6 +47,8 @@ struct server {
     pthread_mutex_t track_lock;
     struct http_tracked *tracked; /* every open connection */
     unsigned max_connections, max_per_ip;
+    unsigned connection_limit; /* per daemon, as started (server_run) */
+    size_t n_tracked;
     int fds[HTTP_MAX_DAEMONS];      /* listening sockets not yet handed to a daemon */
     int families[HTTP_MAX_DAEMONS]; /* their address families */
     size_t n_fds;
@@ -122,6 +126,9 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
 
 /* The tracking record of a connection, NULL if untracked. */
 struct http_tracked *http_tracked_of(struct MHD_Connection *conn);
+
+/* The request's headers are in: the connection is no longer idle (never evicted). */
+void http_conn_headers_received(struct MHD_Connection *conn);
 
 /* The request is in (its answer being made): no deadline until the next one starts. */
 void http_conn_request_received(struct MHD_Connection *conn);

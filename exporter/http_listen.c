@@ -349,6 +349,8 @@ int server_run(struct server *s, char *err, size_t errlen)
 {
     unsigned max_connections = connections_that_fit(s, s->n_fds);
 
+    s->connection_limit = max_connections;
+
     for (size_t i = 0; i < s->n_fds; i++) {
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;

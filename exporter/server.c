@@ -231,6 +231,7 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
                                      "ambiguous body length: Content-Length repeated or with "
                                      "Transfer-Encoding");
         *con_cls = &headers_seen;
+        http_conn_headers_received(conn); /* never the one evicted (http_conn.c) */
         return MHD_YES;
     }
     switch (*(enum http_stage *)*con_cls) {
