@@ -10,6 +10,15 @@
  * the engine). One thread also caps what unauthenticated clients can make us burn at one
  * core; past AUTH_QUEUE_MAX waiting checks, the caller answers 503.
  *
+ * The queue is shared fairly between client addresses (an IPv6 client is its /64), so a
+ * flood of wrong passwords cannot lock a valid user out: each address holds at most
+ * AUTH_PER_CLIENT waiting checks; the worker serves addresses in turn (start-time fair
+ * queueing: a check's tag is one past the later of the last tag served and its address's
+ * newest waiting tag, and the lowest tag runs next), so a newcomer waits for about one
+ * check per flooding address, not for the whole queue; and a full queue makes room for an
+ * address holding fewer checks than another by dropping (503) that other's newest.
+ * At shutdown the waiting checks are dropped (503), not run: only the one running finishes.
+ *
  * The cache holds no password: an entry is SHA-256 over a per-process random key, the user,
  * the password and the user's hash (so a changed hash in a reloaded configuration misses).
  * Comparisons of names and digests run in constant time.
@@ -23,17 +32,27 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
-#define AUTH_QUEUE_MAX 64
-#define AUTH_CACHE     64
-#define DIGEST_LEN     32
+#define AUTH_QUEUE_MAX  64
+#define AUTH_PER_CLIENT 8
+#define AUTH_CACHE      64
+#define DIGEST_LEN      32
+
+/* Who asked: an IPv4 address, or an IPv6 /64 (one host holds a whole /64). */
+struct client_key {
+    unsigned char bytes[9]; /* family, then 4 or 8 address bytes */
+};
 
 struct auth_job {
     struct auth_job *next;
     char *user, *password, *hash; /* one allocation, wiped before it is freed */
     size_t size;
     bool known; /* the user exists (else hash is a stand-in, and the answer is no) */
+    struct client_key client;
+    uint64_t tag; /* fair-queueing order: the lowest runs next */
     auth_done_fn done;
     void *arg;
 };
@@ -41,8 +60,9 @@ struct auth_job {
 struct auth {
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct auth_job *head, *tail;
+    struct auth_job *head; /* waiting checks, in arrival order */
     size_t queued;
+    uint64_t served_tag; /* the tag of the check last taken by the worker */
     bool stopping;
     pthread_t thread;
     bool started;
@@ -140,36 +160,115 @@ static void job_free(struct auth_job *j)
     free(j);
 }
 
+static struct client_key client_key_of(const struct sockaddr *sa)
+{
+    struct client_key k = {{0}};
+
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        k.bytes[0] = 4;
+        memcpy(k.bytes + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa != NULL && sa->sa_family == AF_INET6) {
+        k.bytes[0] = 6;
+        memcpy(k.bytes + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 8);
+    }
+    return k;
+}
+
+static bool same_client(const struct client_key *a, const struct client_key *b)
+{
+    return memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+/* The waiting checks of client, and the highest tag among them (0: none). Under a->lock. */
+static size_t client_queued(const struct auth *a, const struct client_key *client, uint64_t *newest)
+{
+    size_t n = 0;
+
+    *newest = 0;
+    for (const struct auth_job *j = a->head; j != NULL; j = j->next) {
+        if (same_client(&j->client, client)) {
+            n++;
+            if (j->tag > *newest)
+                *newest = j->tag;
+        }
+    }
+    return n;
+}
+
+/* The waiting check with the lowest tag (the earliest on a tie), NULL when none. */
+static struct auth_job *queue_lowest(const struct auth *a)
+{
+    struct auth_job *best = NULL;
+
+    for (struct auth_job *j = a->head; j != NULL; j = j->next) {
+        if (best == NULL || j->tag <= best->tag) /* the list is newest first */
+            best = j;
+    }
+    return best;
+}
+
+/* The newest check of the client holding the most, if it holds at least `than` + 2: dropping
+ * it for a check of a client holding `than` leaves neither above the other. */
+static struct auth_job *queue_victim(const struct auth *a, size_t than)
+{
+    struct auth_job *victim = NULL;
+    size_t most = 0;
+
+    for (struct auth_job *j = a->head; j != NULL; j = j->next) {
+        uint64_t newest;
+        size_t n = client_queued(a, &j->client, &newest);
+        if (n > most && n >= than + 2 && j->tag == newest) {
+            most = n;
+            victim = j;
+        }
+    }
+    return victim;
+}
+
+/* Unlinks j (a waiting check, or NULL) from the queue. Under a->lock. */
+static struct auth_job *queue_take(struct auth *a, struct auth_job *j)
+{
+    for (struct auth_job **p = &a->head; j != NULL && *p != NULL; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            j->next = NULL;
+            a->queued--;
+            return j;
+        }
+    }
+    return NULL;
+}
+
 static void *worker(void *arg)
 {
     struct auth *a = arg;
     struct crypt_data *cd = malloc(sizeof(*cd)); /* 32 KiB: not on the stack */
 
     for (;;) {
+        unsigned char d[DIGEST_LEN];
         struct auth_job *j;
         bool ok;
 
         pthread_mutex_lock(&a->lock);
         while (a->head == NULL && !a->stopping)
             pthread_cond_wait(&a->wake, &a->lock);
-        j = a->head;
-        if (j != NULL) {
-            a->head = j->next;
-            if (a->head == NULL)
-                a->tail = NULL;
-            a->queued--;
-        }
+        j = a->stopping ? NULL : queue_take(a, queue_lowest(a));
+        if (j != NULL)
+            a->served_tag = j->tag;
         pthread_mutex_unlock(&a->lock);
         if (j == NULL)
-            break; /* stopping, queue empty */
-        ok = cd != NULL && verify(cd, j->password, j->hash) && j->known;
-        if (ok) {
-            unsigned char d[DIGEST_LEN];
-            if (digest(a, j->user, j->password, j->hash, d) == 0)
+            break; /* stopping: auth_stop answers what still waits */
+        /* A pair checked while this one waited (a scrape's concurrent requests) is
+         * remembered by now: no second bcrypt for it. */
+        if (j->known && digest(a, j->user, j->password, j->hash, d) == 0 && cache_has(a, d)) {
+            ok = true;
+        } else {
+            ok = cd != NULL && verify(cd, j->password, j->hash) && j->known;
+            if (ok && digest(a, j->user, j->password, j->hash, d) == 0)
                 cache_put(a, d);
-            explicit_bzero(d, sizeof(d));
         }
-        j->done(j->arg, ok);
+        explicit_bzero(d, sizeof(d));
+        j->done(j->arg, ok ? AUTH_OK : AUTH_DENIED);
         job_free(j);
     }
     if (cd != NULL)
@@ -208,12 +307,23 @@ void auth_stop(struct auth *a)
 {
     if (a == NULL)
         return;
+    struct auth_job *dropped;
+
     pthread_mutex_lock(&a->lock);
     a->stopping = true;
+    dropped = a->head; /* not run: a queue of bcrypts would hold shutdown for seconds */
+    a->head = NULL;
+    a->queued = 0;
     pthread_cond_broadcast(&a->wake);
     pthread_mutex_unlock(&a->lock);
+    while (dropped != NULL) {
+        struct auth_job *j = dropped;
+        dropped = j->next;
+        j->done(j->arg, AUTH_BUSY);
+        job_free(j);
+    }
     if (a->started)
-        pthread_join(a->thread, NULL); /* it finishes the queue: every callback runs */
+        pthread_join(a->thread, NULL); /* after the check it is running, if any */
     a->started = false;
 }
 
@@ -229,10 +339,13 @@ void auth_free(struct auth *a)
 }
 
 enum auth_result auth_check(struct auth *a, const struct config_web *web, const char *user,
-                            const char *password, auth_done_fn done, void *arg)
+                            const char *password, const struct sockaddr *client, auth_done_fn done,
+                            void *arg)
 {
     unsigned char d[DIGEST_LEN];
-    struct auth_job *j;
+    struct auth_job *j, *victim = NULL;
+    uint64_t newest;
+    size_t mine;
     const char *hash;
     bool known, hit;
     size_t lu, lp, lh;
@@ -266,22 +379,28 @@ enum auth_result auth_check(struct auth *a, const struct config_web *web, const 
     memcpy(j->password, password, lp);
     memcpy(j->hash, hash, lh);
     j->known = known;
+    j->client = client_key_of(client);
     j->done = done;
     j->arg = arg;
 
     pthread_mutex_lock(&a->lock);
-    if (a->queued >= AUTH_QUEUE_MAX || a->stopping) {
+    mine = client_queued(a, &j->client, &newest);
+    if (!a->stopping && mine < AUTH_PER_CLIENT && a->queued >= AUTH_QUEUE_MAX)
+        victim = queue_take(a, queue_victim(a, mine));
+    if (a->stopping || mine >= AUTH_PER_CLIENT || a->queued >= AUTH_QUEUE_MAX) {
         pthread_mutex_unlock(&a->lock);
         job_free(j);
         return AUTH_BUSY;
     }
-    if (a->tail != NULL)
-        a->tail->next = j;
-    else
-        a->head = j;
-    a->tail = j;
+    j->tag = (newest > a->served_tag ? newest : a->served_tag) + 1;
+    j->next = a->head;
+    a->head = j; /* the order of the list does not matter: tags order the checks */
     a->queued++;
     pthread_cond_signal(&a->wake);
     pthread_mutex_unlock(&a->lock);
+    if (victim != NULL) { /* its connection waits on it: answer 503 now, outside the lock */
+        victim->done(victim->arg, AUTH_BUSY);
+        job_free(victim);
+    }
     return AUTH_PENDING;
 }

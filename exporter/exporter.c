@@ -88,7 +88,7 @@ int exporter_open(struct exporter *x, const struct exporter_options *o, struct c
     pthread_rwlock_init(&x->run_lock, NULL);
 
     x->configs = config_slot_new(cfg);
-    if (x->configs == NULL ||
+    if (x->configs == NULL || log_repeat_new(&x->log.repeat) < 0 ||
         (web->tls_cert_file != NULL && (x->tls_cert_file = strdup(web->tls_cert_file)) == NULL) ||
         (web->tls_key_file != NULL && (x->tls_key_file = strdup(web->tls_key_file)) == NULL)) {
         snprintf(err, errlen, "out of memory");
@@ -133,7 +133,7 @@ void exporter_stop(struct exporter *x)
     icmp_engine_close(x->engine);
     x->engine = NULL;
     rounds_stop(x->rounds); /* every round has ended with its probes; no new ones */
-    auth_stop(x->auth);     /* the checks queued run: their connections resume */
+    auth_stop(x->auth);     /* the checks waiting are dropped: their connections get 503 */
     /* Every probe is over now: give their connections up to 2 s to get their answers. */
     for (int i = 0; i < 200 && atomic_load(&x->open_requests) > 0; i++) {
         struct timespec tick = {0, 10000000};
@@ -164,6 +164,8 @@ void exporter_close(struct exporter *x)
     free(x->modules);
     pthread_mutex_unlock(&x->lock);
     config_slot_free(x->configs);
+    log_repeat_flush(&x->log);
+    log_repeat_free(x->log.repeat);
     pthread_mutex_destroy(&x->lock);
     pthread_rwlock_destroy(&x->run_lock);
     memset(x, 0, sizeof(*x));

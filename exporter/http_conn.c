@@ -10,11 +10,19 @@
  * closes the socket, on every path (read in its daemon.c, 0.9.75 to 1.0.1), and both the
  * report and the sweep hold track_lock. (A dup() of each socket would not need that
  * order, but costs two system calls per connection, a tenth of a /probe's.)
+ *
+ * A daemon at its connection limit leaves new clients in the backlog, so clients that
+ * open connections and send nothing (or trickle) could hold every slot and keep a scrape
+ * waiting until the request deadline cuts them. So when a connection takes a daemon's
+ * last slot, the connection of that daemon that has waited longest for its request is
+ * cut at once (from one below the limit): a slot stays free for the next client, and a connection
+ * whose request headers are in (Prometheus sends them at once) is never cut this way.
  */
 #include "exporter/http_internal.h"
 #include "exporter/http_server.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 static int64_t request_deadline(struct exporter *x)
@@ -24,6 +32,65 @@ static int64_t request_deadline(struct exporter *x)
 
     config_unref(cfg);
     return icmp_now_ns() + t;
+}
+
+/* How many connections of one daemon make it evict one: two below its limit (from 4 on),
+ * as libmicrohttpd accepts and at once closes a connection arriving at the limit, and the
+ * evicted one's slot frees only once the daemon has seen it end. */
+static unsigned evict_at(const struct server *s)
+{
+    return s->connection_limit >= 4 ? s->connection_limit - 1 : s->connection_limit;
+}
+
+/* Whether the client has sent a whole request head that libmicrohttpd has not read yet
+ * (it accepts a burst of connections before it reads any): such a one is no idler. */
+static bool head_waiting(int fd)
+{
+    char buf[2048];
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return strstr(buf, "\r\n\r\n") != NULL;
+}
+
+/* If the daemon of fresh (a connection just started) is at its limit, cuts its connection
+ * that has waited longest for a request (the earliest deadline; one being answered has
+ * none, and one whose request head is in or waiting to be read is skipped), never fresh.
+ * Counted with the request deadline's cuts. Under track_lock. */
+static void evict_longest_waiting(struct server *s, struct http_tracked *fresh)
+{
+    struct MHD_Daemon *daemon = fresh->daemon;
+    struct http_tracked *skip[4] = {NULL};
+    size_t n = 0;
+
+    for (struct http_tracked *t = s->tracked; t != NULL; t = t->next)
+        n += t->daemon == daemon;
+    if (n < evict_at(s))
+        return;
+    for (size_t tries = 0; tries < 4; tries++) {
+        struct http_tracked *oldest = NULL;
+        for (struct http_tracked *t = s->tracked; t != NULL; t = t->next) {
+            int64_t d = atomic_load(&t->deadline);
+            bool skipped = false;
+            for (size_t k = 0; k < tries; k++)
+                skipped |= skip[k] == t;
+            if (t->daemon != daemon || t == fresh || skipped || atomic_load(&t->headers_in))
+                continue;
+            if (d != 0 && (oldest == NULL || d < atomic_load(&oldest->deadline)))
+                oldest = t;
+        }
+        if (oldest == NULL)
+            return;
+        if (!head_waiting(oldest->fd)) {
+            shutdown(oldest->fd, SHUT_RDWR); /* libmicrohttpd sees the end and closes it */
+            atomic_store(&oldest->deadline, 0);
+            atomic_fetch_add(&s->x->request_timeouts, 1);
+            return;
+        }
+        skip[tries] = oldest;
+    }
 }
 
 void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -43,12 +110,17 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
             return;
         }
         t->fd = info->connect_fd;
+        info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+        t->daemon = info != NULL ? info->daemon : NULL;
         atomic_init(&t->deadline, request_deadline(s->x));
         pthread_mutex_lock(&s->track_lock);
         t->next = s->tracked;
         if (s->tracked != NULL)
             s->tracked->prev = t;
         s->tracked = t;
+        s->n_tracked++;
+        if (s->connection_limit > 0 && s->n_tracked >= evict_at(s))
+            evict_longest_waiting(s, t);
         pthread_mutex_unlock(&s->track_lock);
         *socket_context = t;
         return;
@@ -56,6 +128,7 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
     if (t == NULL)
         return;
     pthread_mutex_lock(&s->track_lock);
+    s->n_tracked--;
     if (t->prev != NULL)
         t->prev->next = t->next;
     else
@@ -75,6 +148,14 @@ struct http_tracked *http_tracked_of(struct MHD_Connection *conn)
     return info != NULL ? info->socket_context : NULL;
 }
 
+void http_conn_headers_received(struct MHD_Connection *conn)
+{
+    struct http_tracked *t = http_tracked_of(conn);
+
+    if (t != NULL)
+        atomic_store(&t->headers_in, true);
+}
+
 /* The request is in (its answer being made): no deadline until the next one starts. */
 void http_conn_request_received(struct MHD_Connection *conn)
 {
@@ -89,8 +170,10 @@ void http_conn_request_answered(struct exporter *x, struct MHD_Connection *conn)
 {
     struct http_tracked *t = http_tracked_of(conn);
 
-    if (t != NULL)
+    if (t != NULL) {
+        atomic_store(&t->headers_in, false);
         atomic_store(&t->deadline, request_deadline(x));
+    }
 }
 
 /*

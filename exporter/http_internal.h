@@ -36,9 +36,11 @@ enum http_stage {
  */
 struct http_tracked {
     struct http_tracked *prev, *next;
-    int fd;                   /* the connection's socket, libmicrohttpd's */
-    _Atomic bool streaming;   /* a /metrics body is being streamed and is not done */
-    _Atomic int64_t deadline; /* monotonic ns; 0: none (a request is being answered) */
+    int fd;                    /* the connection's socket, libmicrohttpd's */
+    struct MHD_Daemon *daemon; /* whose connection limit it counts against */
+    _Atomic bool streaming;    /* a /metrics body is being streamed and is not done */
+    _Atomic bool headers_in;   /* the request's headers are in: not idle, never evicted */
+    _Atomic int64_t deadline;  /* monotonic ns; 0: none (a request is being answered) */
 };
 
 struct server {
@@ -46,6 +48,8 @@ struct server {
     pthread_mutex_t track_lock;
     struct http_tracked *tracked; /* every open connection */
     unsigned max_connections, max_per_ip;
+    unsigned connection_limit; /* per daemon, as started (server_run) */
+    size_t n_tracked;
     int fds[HTTP_MAX_DAEMONS];      /* listening sockets not yet handed to a daemon */
     int families[HTTP_MAX_DAEMONS]; /* their address families */
     size_t n_fds;
@@ -84,9 +88,11 @@ const char *http_arg(struct MHD_Connection *c, const char *name);
 struct http_request;
 
 /* Validate and start a /probe or a /metrics scrape: answers errors at once, or suspends the
- * connection and sets *con_cls to the request, answered by http_request_finish once ready. */
+ * connection and sets *con_cls to the request, answered by http_request_finish once ready.
+ * head: a HEAD request (its answer carries the headers of GET's and no body). */
 enum MHD_Result http_start_probe(struct exporter *x, struct MHD_Connection *conn, void **con_cls);
-enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *conn, void **con_cls);
+enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *conn, bool head,
+                                   void **con_cls);
 
 /* Whether the request's probes are over (it may be answered). */
 bool http_request_ready(const struct http_request *rq);
@@ -100,10 +106,12 @@ void http_request_free(struct http_request *rq);
 /* ---- the streamed /metrics body (metrics_stream.c) ---- */
 
 /* Answers 200 with the own metrics then the static targets of table (a reference the
- * stream takes its own of), in format, gzipped when asked, streamed as the client reads. */
+ * stream takes its own of), in format, gzipped when asked, streamed as the client reads.
+ * head: the body is rendered only to be measured, and the answer carries its
+ * Content-Length and no body. */
 enum MHD_Result http_respond_metrics(struct exporter *x, struct MHD_Connection *conn,
-                                     struct target_table *table, enum prom_format format,
-                                     bool gzip);
+                                     struct target_table *table, enum prom_format format, bool gzip,
+                                     bool head);
 
 /* ---- the small endpoints (pages.c) ---- */
 
@@ -130,6 +138,9 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
 
 /* The tracking record of a connection, NULL if untracked. */
 struct http_tracked *http_tracked_of(struct MHD_Connection *conn);
+
+/* The request's headers are in: the connection is no longer idle (never evicted). */
+void http_conn_headers_received(struct MHD_Connection *conn);
 
 /* The request is in (its answer being made): no deadline until the next one starts. */
 void http_conn_request_received(struct MHD_Connection *conn);

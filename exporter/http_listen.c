@@ -4,18 +4,26 @@
  * internal polling thread (epoll) and suspend/resume, quiesce and stop. (libmicrohttpd
  * forbids suspend/resume together with thread-per-connection, and its select() mode stops
  * at 1024 descriptors.)
+ *
+ * The connection limit is kept below the descriptor limit (RLIMIT_NOFILE): a daemon whose
+ * accept() fails with EMFILE logs it and tries again, and with two listeners they took
+ * turns at it (98 % of a core, a warning per turn). Below the limit, a daemon at its
+ * connection limit stops polling its listening socket, and new clients wait in the backlog.
  */
 #include "exporter/http_internal.h"
 #include "exporter/http_server.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -286,8 +294,63 @@ int server_prepare_systemd(struct server **out, struct exporter *x, const struct
     return 0;
 }
 
+/* Descriptors open in this process now. /proc/self/fd, else (a process that changed user
+ * is not dumpable: /proc/self/fd is root's) the first 4096 numbers tried one by one: all
+ * the descriptors of start-up are there. */
+static long open_descriptors(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    long n = -1; /* the directory's own descriptor */
+
+    if (d == NULL) {
+        n = 0;
+        for (int fd = 0; fd < 4096; fd++)
+            n += fcntl(fd, F_GETFD) >= 0;
+        return n;
+    }
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 2; /* "." and ".." */
+}
+
+/* Descriptors kept free beyond the connections: each daemon's epoll and wake-up
+ * descriptors, and room for what opens while serving (name lookups, a reload's file,
+ * /proc/self/stat for each /metrics). */
+#define FDS_PER_DAEMON 2
+#define FDS_SPARE      16
+
+/* The connection limit per listener that fits in RLIMIT_NOFILE with the descriptors open
+ * now, n daemons about to start; configured when it fits (or the limit is unknown). */
+static unsigned connections_that_fit(struct server *s, size_t n)
+{
+    struct rlimit rl;
+    long open = open_descriptors(), room;
+    unsigned fit;
+    char want[24], got[24], nofile[24];
+
+    if (n == 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > (rlim_t)LONG_MAX)
+        return s->max_connections;
+    room = (long)rl.rlim_cur - open - (long)n * FDS_PER_DAEMON - FDS_SPARE;
+    fit = room < (long)n ? 1 : (unsigned)(room / (long)n);
+    if (fit >= s->max_connections)
+        return s->max_connections;
+    snprintf(want, sizeof(want), "%u", s->max_connections);
+    snprintf(got, sizeof(got), "%u", fit);
+    snprintf(nofile, sizeof(nofile), "%llu", (unsigned long long)rl.rlim_cur);
+    log_write(&s->x->log, LOG_LEVEL_WARN,
+              "limits.max_connections lowered to fit the descriptor limit (raise ulimit -n)",
+              "max_connections", want, "per_listener", got, "nofile", nofile, NULL);
+    return fit;
+}
+
 int server_run(struct server *s, char *err, size_t errlen)
 {
+    unsigned max_connections = connections_that_fit(s, s->n_fds);
+
+    s->connection_limit = max_connections;
+
     for (size_t i = 0; i < s->n_fds; i++) {
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -302,7 +365,7 @@ int server_run(struct server *s, char *err, size_t errlen)
             flags, 0, NULL, NULL, http_handle, s->x, MHD_OPTION_EXTERNAL_LOGGER, http_log, s->x,
             MHD_OPTION_NOTIFY_COMPLETED, http_completed, s->x, MHD_OPTION_NOTIFY_CONNECTION,
             http_conn_notify, s, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT,
-            s->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_per_ip,
+            max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_per_ip,
             /* 8 KiB per connection, not 32 KiB allocated and zeroed for each: our
              * requests are a line and a few headers. */
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_LISTEN_SOCKET, s->fds[i],

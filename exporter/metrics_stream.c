@@ -4,6 +4,11 @@
  * when the client accepts it. 10,000 targets are 28 MB of text; this way they never exist
  * in memory at once. An error after the headers are out can only cut the connection: the
  * missing last chunk tells the client the body is incomplete.
+ *
+ * A HEAD answer has no body (RFC 9110), but libmicrohttpd 0.9.75 ends a chunked answer to
+ * HEAD with the last chunk ("0\r\n\r\n"), which a client reads as the start of the next
+ * answer on a kept-alive connection. So HEAD renders the body only to measure it, and
+ * answers with its Content-Length: libmicrohttpd never reads a HEAD answer's body.
  */
 #include "exporter/http_internal.h"
 #include "exporter/metrics.h"
@@ -91,8 +96,35 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+/* The length of the whole body, rendered a piece at a time and thrown away. */
+static int stream_measure(struct metrics_stream *s, uint64_t *len)
+{
+    int rc;
+
+    *len = 0;
+    while (!s->done) {
+        text_buf_reset(&s->out);
+        if ((rc = stream_produce(s)) < 0)
+            return rc;
+        *len += text_buf_len(&s->out);
+    }
+    text_buf_reset(&s->out);
+    return 0;
+}
+
+/* A HEAD answer's body: never read. */
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 enum MHD_Result http_respond_metrics(struct exporter *x, struct MHD_Connection *conn,
-                                     struct target_table *table, enum prom_format format, bool gzip)
+                                     struct target_table *table, enum prom_format format, bool gzip,
+                                     bool head)
 {
     struct metrics_stream *s = calloc(1, sizeof(*s));
     struct MHD_Response *r;
@@ -109,17 +141,27 @@ enum MHD_Result http_respond_metrics(struct exporter *x, struct MHD_Connection *
         stream_free(s);
         return http_respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    s->track = http_tracked_of(conn);
-    if (s->track != NULL)
-        atomic_store(&s->track->streaming, true);
-    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, s,
-                                          stream_free);
-    if (r == NULL) {
+    gzip = s->gzip != NULL;
+    if (head) {
+        uint64_t len;
+        int rc_measure = stream_measure(s, &len);
         stream_free(s);
-        return MHD_NO;
+        if (rc_measure < 0)
+            return http_respond_text(x, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "rendering failed");
+        r = MHD_create_response_from_callback(len, STREAM_CHUNK, no_body, NULL, NULL);
+    } else {
+        s->track = http_tracked_of(conn);
+        if (s->track != NULL)
+            atomic_store(&s->track->streaming, true);
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, s,
+                                              stream_free);
+        if (r == NULL)
+            stream_free(s);
     }
+    if (r == NULL)
+        return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, prom_content_type(format));
-    if (s->gzip != NULL)
+    if (gzip)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     rc = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);

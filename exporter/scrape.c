@@ -27,6 +27,7 @@ struct http_request {
     enum request_kind kind;
     enum prom_format format;
     bool gzip;
+    bool head;                  /* REQ_METRICS: a HEAD request, answered without a body */
     struct probe *probe;        /* REQ_PROBE */
     struct target_table *table; /* REQ_METRICS: a reference, rendered once the wait is over */
     struct round_waiter wait;   /* REQ_METRICS: on the table's round */
@@ -130,7 +131,8 @@ enum MHD_Result http_start_probe(struct exporter *x, struct MHD_Connection *conn
     return MHD_YES;
 }
 
-enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *conn, void **con_cls)
+enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *conn, bool head,
+                                   void **con_cls)
 {
     struct config *cfg;
     struct http_request *rq;
@@ -150,6 +152,7 @@ enum MHD_Result http_start_metrics(struct exporter *x, struct MHD_Connection *co
     }
     config_unref(cfg); /* the table holds its own reference */
     request_open(rq, x, conn, REQ_METRICS);
+    rq->head = head;
     *con_cls = rq;
     if (rq->table->n == 0) {
         atomic_store(&rq->ready, true);
@@ -190,7 +193,7 @@ enum MHD_Result http_request_finish(struct http_request *rq)
         return http_respond_text(x, rq->conn, http_status_of(rq->error), err);
     }
     if (rq->kind == REQ_METRICS)
-        return http_respond_metrics(x, rq->conn, rq->table, rq->format, rq->gzip);
+        return http_respond_metrics(x, rq->conn, rq->table, rq->format, rq->gzip, rq->head);
     rc = probe_error(rq->probe, err, sizeof(err));
     if (rc == -EBUSY) { /* never started: a moment later it may be */
         size_t n = strlen(err);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct route {
     const char *path;
@@ -67,7 +68,7 @@ static enum MHD_Result route_request(struct exporter *x, struct MHD_Connection *
         else if (url[1] == 'p')
             rc = http_start_probe(x, conn, con_cls);
         else
-            rc = http_start_metrics(x, conn, con_cls);
+            rc = http_start_metrics(x, conn, strcmp(method, "HEAD") == 0, con_cls);
         pthread_rwlock_unlock(&x->run_lock);
         return rc;
     }
@@ -94,11 +95,11 @@ static void auth_wait_free(struct auth_wait *aw)
     free(aw);
 }
 
-static void on_auth_done(void *arg, bool ok)
+static void on_auth_done(void *arg, enum auth_result result)
 {
     struct auth_wait *aw = arg;
 
-    aw->result = ok ? AUTH_OK : AUTH_DENIED;
+    aw->result = result;
     atomic_store(&aw->done, true);
     MHD_resume_connection(aw->conn); /* aw is not touched after this */
 }
@@ -139,6 +140,9 @@ static enum MHD_Result authenticate(struct exporter *x, struct MHD_Connection *c
     const struct config_web *web = config_web(cfg);
     struct auth_wait *aw = NULL;
     char *password = NULL, *user = NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *client = ci != NULL ? ci->client_addr : NULL;
     enum auth_result r;
 
     if (web->n_users == 0) {
@@ -146,7 +150,7 @@ static enum MHD_Result authenticate(struct exporter *x, struct MHD_Connection *c
         return route_request(x, conn, url, method, con_cls);
     }
     user = MHD_basic_auth_get_username_password(conn, &password);
-    r = auth_check(x->auth, web, user, password, NULL, NULL);
+    r = auth_check(x->auth, web, user, password, client, NULL, NULL);
     if (r == AUTH_PENDING) {
         /* Suspend before the worker can resume: it may finish before auth_check returns. */
         aw = calloc(1, sizeof(*aw));
@@ -157,7 +161,7 @@ static enum MHD_Result authenticate(struct exporter *x, struct MHD_Connection *c
             atomic_fetch_add(&x->open_requests, 1);
             *con_cls = aw;
             MHD_suspend_connection(conn);
-            r = auth_check(x->auth, web, user, password, on_auth_done, aw);
+            r = auth_check(x->auth, web, user, password, client, on_auth_done, aw);
             if (r != AUTH_PENDING) { /* answered on the next call, like a late result */
                 aw->result = r;
                 atomic_store(&aw->done, true);
@@ -176,6 +180,41 @@ static enum MHD_Result authenticate(struct exporter *x, struct MHD_Connection *c
     return auth_answer(x, conn, r, url, method, con_cls);
 }
 
+struct framing {
+    unsigned content_length, transfer_encoding;
+    bool list; /* a Content-Length holding a list ("5, 5") */
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct framing *f = cls;
+
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->content_length++;
+        f->list |= value != NULL && strchr(value, ',') != NULL;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding++;
+    }
+    return MHD_YES;
+}
+
+/*
+ * Whether the request's body is framed one way only. Two Content-Length fields (equal or
+ * not, or one holding a list), or Content-Length with Transfer-Encoding, are what request
+ * smuggling is made of: a proxy in front may read a body boundary other than ours.
+ * libmicrohttpd 0.9.75 takes the first Content-Length and says nothing; RFC 9110 allows
+ * merging equal ones, but no client of ours sends a body at all, so any repeat is refused.
+ */
+static bool framing_ok(struct MHD_Connection *conn)
+{
+    struct framing f = {0};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    return f.content_length <= 1 && !f.list && !(f.content_length > 0 && f.transfer_encoding > 0);
+}
+
 enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *url,
                             const char *method, const char *version, const char *upload_data,
                             size_t *upload_data_size, void **con_cls)
@@ -185,7 +224,14 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn, const char *
     (void)version;
     (void)upload_data;
     if (*con_cls == NULL) {
+        /* Answered on this first call, so libmicrohttpd closes the connection without
+         * reading a body whose end it cannot know. */
+        if (!framing_ok(conn))
+            return http_respond_text(x, conn, MHD_HTTP_BAD_REQUEST,
+                                     "ambiguous body length: Content-Length repeated or with "
+                                     "Transfer-Encoding");
         *con_cls = &headers_seen;
+        http_conn_headers_received(conn); /* never the one evicted (http_conn.c) */
         return MHD_YES;
     }
     switch (*(enum http_stage *)*con_cls) {

@@ -2,7 +2,7 @@
  * Unit tests of the exporter's library (icmp_exporter_lib) without HTTP: the scrape
  * deadline, /probe's parameters, a probe's settings and its rendering, the static targets'
  * table (folding, carrying counters over a reload, streaming its series in pieces), and
- * the per-module probe counters.
+ * the per-module probe counters, and the limit on repeated log lines.
  *
  * Expected numbers are chosen to be exact in binary (RTTs of 2^-9 and 3 * 2^-9 seconds),
  * so every value below is the arithmetic's own result, not a rounding accident.
@@ -531,8 +531,55 @@ static void test_continuous_slots(void)
     config_unref(cfg);
 }
 
+/* Reads f from its start: lines holding needle. */
+static int file_lines_with(FILE *f, const char *needle)
+{
+    char line[8192];
+    int n = 0;
+
+    rewind(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    return n;
+}
+
+/* A line logged 1000 times in a row is written LOG_REPEAT_BURST times, then counted once;
+ * other lines meanwhile pass; both formats stay one valid line each. */
+static void test_log_repeat(void)
+{
+    for (int format = LOG_FORMAT_LOGFMT; format <= LOG_FORMAT_JSON; format++) {
+        FILE *f = tmpfile();
+        struct log_config log = {.level = LOG_LEVEL_INFO, .format = format, .out = f};
+        char count[32];
+
+        REQUIRE(f != NULL);
+        REQUIRE(log_repeat_new(&log.repeat) == 0);
+        for (int i = 0; i < 1000; i++) {
+            log_write(&log, LOG_LEVEL_WARN, "http server", "err", "Too many open files", NULL);
+            if (i % 100 == 0)
+                log_write(&log, LOG_LEVEL_INFO, "other", "n", i == 0 ? "0" : "1", NULL);
+        }
+        log_write(&log, LOG_LEVEL_DEBUG, "below the level", NULL);
+        CHECK_EQ(file_lines_with(f, "Too many open files"), LOG_REPEAT_BURST);
+        CHECK_EQ(file_lines_with(f, "other"), 10); /* "n=1" 9 times, "n=0" once */
+        log_repeat_flush(&log);
+        snprintf(count, sizeof(count),
+                 format == LOG_FORMAT_JSON ? "\"repeated\":\"%d\"}" : " repeated=%d\n",
+                 1000 - LOG_REPEAT_BURST);
+        CHECK_EQ(file_lines_with(f, count), 1);
+        CHECK_EQ(file_lines_with(f, "Too many open files"), LOG_REPEAT_BURST + 1);
+        CHECK_EQ(file_lines_with(f, format == LOG_FORMAT_JSON ? "{\"ts\":\"" : "ts="),
+                 LOG_REPEAT_BURST + 11);
+        log_repeat_flush(&log); /* nothing more to say */
+        CHECK_EQ(file_lines_with(f, "repeated"), 1);
+        log_repeat_free(log.repeat);
+        fclose(f);
+    }
+}
+
 int main(void)
 {
+    test_log_repeat();
     test_deadline();
     test_params();
     test_static_settings();
