@@ -100,13 +100,14 @@ struct config_limits {
     size_t n_allowed_cidrs;
     const char *const *allowed_names; /* lower case, no trailing dot, maybe "*.suffix" */
     size_t n_allowed_names;
-    unsigned max_echoes_per_probe;   /* count x targets of one /probe; default 100 */
-    unsigned max_concurrent_probes;  /* default 1000 */
-    unsigned max_targets_per_scrape; /* default 10000; continuous targets included */
-    unsigned max_packets_per_second; /* echo requests, all probes together; default 100000 */
-    unsigned max_connections;        /* per listen address; default 4096 (read at start) */
-    unsigned max_connections_per_ip; /* 0: none; default 1024 (read at start) */
-    int64_t request_timeout_ns;      /* to receive a whole request; default 30 s */
+    unsigned max_echoes_per_probe;       /* count x targets of one /probe; default 100 */
+    unsigned max_concurrent_probes;      /* default 1000 */
+    unsigned max_targets_per_scrape;     /* default 10000; continuous targets included */
+    unsigned max_packets_per_second;     /* echo requests, all probes together; default 100000 */
+    unsigned max_connections;            /* per listen address; default 4096 (read at start) */
+    unsigned max_connections_per_ip;     /* 0: none; default 1024 (read at start) */
+    unsigned max_new_connections_per_ip; /* not yet sent a request; 0: none; default 16 */
+    int64_t request_timeout_ns;          /* to receive a whole request; default 30 s */
 };
 
 struct config_user {

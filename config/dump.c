@@ -116,6 +116,7 @@ static void dump_limits(struct dump *d, cJSON *obj, const struct config_limits *
         {"max_packets_per_second", l->max_packets_per_second},
         {"max_connections", l->max_connections},
         {"max_connections_per_ip", l->max_connections_per_ip},
+        {"max_new_connections_per_ip", l->max_new_connections_per_ip},
     };
 
     /* CIDRs first, then names: the two lists config_limits keeps. */

@@ -37,6 +37,7 @@ void config__limits_web_defaults(struct config *cfg)
     cfg->limits.max_packets_per_second = 100000;
     cfg->limits.max_connections = 4096;
     cfg->limits.max_connections_per_ip = 1024;
+    cfg->limits.max_new_connections_per_ip = 16;
     cfg->limits.request_timeout_ns = 30 * (int64_t)1000000000;
     cfg->web.listen_addresses = default_listen;
     cfg->web.n_listen_addresses = 1;
@@ -126,15 +127,18 @@ static int parse_limit(struct loader *ld, const cJSON *c, size_t i, void *arg)
         return config__get_uint(ld, c, 1, 65536, "", &l->max_connections);
     if (strcmp(c->string, "max_connections_per_ip") == 0)
         return config__get_uint(ld, c, 0, 65536, " (0: no limit)", &l->max_connections_per_ip);
+    if (strcmp(c->string, "max_new_connections_per_ip") == 0)
+        return config__get_uint(ld, c, 0, 65536, " (0: no limit)", &l->max_new_connections_per_ip);
     return config__get_duration(ld, c, &l->request_timeout_ns);
 }
 
 int config__parse_limits(struct loader *ld, const cJSON *obj)
 {
-    static const char *const keys[] = {
-        "allowed_targets",        "max_echoes_per_probe",   "max_concurrent_probes",
-        "max_targets_per_scrape", "max_packets_per_second", "max_connections",
-        "max_connections_per_ip", "request_timeout",        NULL};
+    static const char *const keys[] = {"allowed_targets",        "max_echoes_per_probe",
+                                       "max_concurrent_probes",  "max_targets_per_scrape",
+                                       "max_packets_per_second", "max_connections",
+                                       "max_connections_per_ip", "max_new_connections_per_ip",
+                                       "request_timeout",        NULL};
     int rc = config__check_object(ld, obj, keys);
 
     return rc != 0 ? rc : config__each_member(ld, obj, parse_limit, NULL);

@@ -17,10 +17,20 @@
  * last slot, the connection of that daemon that has waited longest for its request is
  * cut at once (from one below the limit): a slot stays free for the next client, and a connection
  * whose request headers are in (Prometheus sends them at once) is never cut this way.
+ *
+ * That alone still lets clients that reconnect as fast as they are cut win the race for
+ * each freed slot (issue 16: a dozen addresses held every slot). So one address (an IPv6
+ * client: its /64) may also hold at most limits.max_new_connections_per_ip connections that
+ * have never delivered a request, once half the listener's slots are taken: one more cuts
+ * that address's own longest-waiting such connection. A dozen addresses then hold a few dozen
+ * slots, not thousands, and a client that sends its request at once, as Prometheus does, is never
+ * the one cut. Kept-alive connections that were served are not "new": Prometheus keeps one per
+ * /probe target.
  */
 #include "exporter/http_internal.h"
 #include "exporter/http_server.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -93,6 +103,65 @@ static void evict_longest_waiting(struct server *s, struct http_tracked *fresh)
     }
 }
 
+/* The client's address as a key: IPv4 (or IPv4-mapped) 4 bytes, IPv6 its /64. */
+static void client_key(struct http_tracked *t, const struct sockaddr *sa)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    t->client_len = 0;
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET) {
+        memcpy(t->client, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        t->client_len = 4;
+    } else if (sa->sa_family == AF_INET6) {
+        const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        if (memcmp(b, mapped, sizeof(mapped)) == 0) {
+            memcpy(t->client, b + 12, 4);
+            t->client_len = 4;
+        } else {
+            memcpy(t->client, b, 8);
+            t->client_len = 8;
+        }
+    }
+}
+
+/* If fresh's listener has half its slots taken or more and fresh's address holds
+ * max_new_per_ip other connections that never delivered a request, cuts the one of them
+ * that has waited longest (not one whose request head is waiting to be read). Below half,
+ * nothing is cut: a client opening many connections at once (Prometheus starting its
+ * /probe scrapes) may accept them a moment before it writes its requests. Counted with the
+ * request deadline's cuts. Under track_lock. */
+static void cut_new_of_same_client(struct server *s, struct http_tracked *fresh)
+{
+    struct http_tracked *oldest = NULL;
+    unsigned n = 0, n_daemon = 0;
+
+    if (s->max_new_per_ip == 0 || fresh->client_len == 0)
+        return;
+    for (struct http_tracked *t = s->tracked; t != NULL; t = t->next)
+        n_daemon += t->daemon == fresh->daemon;
+    if (s->connection_limit > 0 && n_daemon * 2 < s->connection_limit)
+        return;
+    for (struct http_tracked *t = s->tracked; t != NULL; t = t->next) {
+        if (t == fresh || atomic_load(&t->served) || atomic_load(&t->headers_in) ||
+            t->client_len != fresh->client_len ||
+            memcmp(t->client, fresh->client, fresh->client_len) != 0)
+            continue;
+        int64_t d = atomic_load(&t->deadline);
+        n++;
+        if (d != 0 && (oldest == NULL || d < atomic_load(&oldest->deadline)) &&
+            !head_waiting(t->fd))
+            oldest = t;
+    }
+    if (n < s->max_new_per_ip || oldest == NULL)
+        return;
+    shutdown(oldest->fd, SHUT_RDWR); /* libmicrohttpd sees the end and closes it */
+    atomic_store(&oldest->deadline, 0);
+    atomic_store(&oldest->served, true); /* cut: no longer one of the address's new ones */
+    atomic_fetch_add(&s->x->request_timeouts, 1);
+}
+
 void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                       enum MHD_ConnectionNotificationCode code)
 {
@@ -112,6 +181,8 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
         t->fd = info->connect_fd;
         info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
         t->daemon = info != NULL ? info->daemon : NULL;
+        info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        client_key(t, info != NULL ? info->client_addr : NULL);
         atomic_init(&t->deadline, request_deadline(s->x));
         pthread_mutex_lock(&s->track_lock);
         t->next = s->tracked;
@@ -119,6 +190,7 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
             s->tracked->prev = t;
         s->tracked = t;
         s->n_tracked++;
+        cut_new_of_same_client(s, t);
         if (s->connection_limit > 0 && s->n_tracked >= evict_at(s))
             evict_longest_waiting(s, t);
         pthread_mutex_unlock(&s->track_lock);
@@ -152,8 +224,10 @@ void http_conn_headers_received(struct MHD_Connection *conn)
 {
     struct http_tracked *t = http_tracked_of(conn);
 
-    if (t != NULL)
+    if (t != NULL) {
         atomic_store(&t->headers_in, true);
+        atomic_store(&t->served, true);
+    }
 }
 
 /* The request is in (its answer being made): no deadline until the next one starts. */

@@ -40,7 +40,10 @@ struct http_tracked {
     struct MHD_Daemon *daemon; /* whose connection limit it counts against */
     _Atomic bool streaming;    /* a /metrics body is being streamed and is not done */
     _Atomic bool headers_in;   /* the request's headers are in: not idle, never evicted */
-    _Atomic int64_t deadline;  /* monotonic ns; 0: none (a request is being answered) */
+    _Atomic bool served;       /* a request's headers have come in on it once */
+    unsigned char client[16];  /* the client's address (IPv6: its /64), client_len bytes */
+    unsigned char client_len;
+    _Atomic int64_t deadline; /* monotonic ns; 0: none (a request is being answered) */
 };
 
 struct server {
@@ -48,6 +51,7 @@ struct server {
     pthread_mutex_t track_lock;
     struct http_tracked *tracked; /* every open connection */
     unsigned max_connections, max_per_ip;
+    unsigned max_new_per_ip;   /* connections that have not yet sent a request, per address */
     unsigned connection_limit; /* per daemon, as started (server_run) */
     size_t n_tracked;
     int fds[HTTP_MAX_DAEMONS];      /* listening sockets not yet handed to a daemon */

@@ -173,6 +173,7 @@ static int server_new(struct server **out, struct exporter *x, const struct conf
     pthread_mutex_init(&s->track_lock, NULL);
     s->max_connections = config_limits(cfg)->max_connections;
     s->max_per_ip = config_limits(cfg)->max_connections_per_ip;
+    s->max_new_per_ip = config_limits(cfg)->max_new_connections_per_ip;
     for (size_t i = 0; i < HTTP_MAX_DAEMONS; i++)
         s->fds[i] = -1;
     if (web->tls_cert_file != NULL) {

@@ -105,6 +105,7 @@ static const char want_fmt[] =
     "\t\t\"max_packets_per_second\":\t100000,\n"
     "\t\t\"max_connections\":\t4096,\n"
     "\t\t\"max_connections_per_ip\":\t0,\n"
+    "\t\t\"max_new_connections_per_ip\":\t16,\n"
     "\t\t\"request_timeout\":\t\"45s\"\n"
     "\t},\n"
     "\t\"web\":\t{\n"
@@ -217,6 +218,7 @@ static void check_same_limits(const struct config_limits *a, const struct config
     CHECK_EQ(a->max_packets_per_second, b->max_packets_per_second);
     CHECK_EQ(a->max_connections, b->max_connections);
     CHECK_EQ(a->max_connections_per_ip, b->max_connections_per_ip);
+    CHECK_EQ(a->max_new_connections_per_ip, b->max_new_connections_per_ip);
     CHECK_EQ(a->request_timeout_ns, b->request_timeout_ns);
 }
 
