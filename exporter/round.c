@@ -47,6 +47,7 @@ struct rounds {
     pthread_cond_t wake;  /* the timer: a nearer deadline, or closing */
     pthread_t timer;
     bool stopping, closing;
+    bool trim; /* a round ended: the timer thread gives freed memory back (malloc_trim) */
     struct round *running;
     struct round_waiter *waiters; /* every waiter not fired yet, of every round */
     uint64_t started, early;
@@ -111,8 +112,12 @@ static void round_end(struct round *r)
     atomic_fetch_sub(&rs->x->probes_in_flight, 1);
     fire_list(done, false);
     round_free(r);
-    /* A burst of probes and answers is over: give what it freed back to the system. */
-    malloc_trim(0);
+    /* A burst of probes and answers is over: give what it freed back to the system, on the
+     * timer thread (this may be the engine's, which must not stall on a heap walk). */
+    pthread_mutex_lock(&rs->lock);
+    rs->trim = true;
+    pthread_cond_signal(&rs->wake);
+    pthread_mutex_unlock(&rs->lock);
 }
 
 static void round_release(struct round *r)
@@ -244,6 +249,13 @@ static void *timer_main(void *arg)
         if (due != NULL) {
             pthread_mutex_unlock(&rs->lock);
             fire_list(due, true);
+            pthread_mutex_lock(&rs->lock);
+            continue;
+        }
+        if (rs->trim) {
+            rs->trim = false;
+            pthread_mutex_unlock(&rs->lock);
+            malloc_trim(0);
             pthread_mutex_lock(&rs->lock);
             continue;
         }
