@@ -29,10 +29,11 @@
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include "exporter/client.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -40,11 +41,6 @@
 #define AUTH_PER_CLIENT 8
 #define AUTH_CACHE      64
 #define DIGEST_LEN      32
-
-/* Who asked: an IPv4 address, or an IPv6 /64 (one host holds a whole /64). */
-struct client_key {
-    unsigned char bytes[9]; /* family, then 4 or 8 address bytes */
-};
 
 struct auth_job {
     struct auth_job *next;
@@ -160,25 +156,6 @@ static void job_free(struct auth_job *j)
     free(j);
 }
 
-static struct client_key client_key_of(const struct sockaddr *sa)
-{
-    struct client_key k = {{0}};
-
-    if (sa != NULL && sa->sa_family == AF_INET) {
-        k.bytes[0] = 4;
-        memcpy(k.bytes + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    } else if (sa != NULL && sa->sa_family == AF_INET6) {
-        k.bytes[0] = 6;
-        memcpy(k.bytes + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 8);
-    }
-    return k;
-}
-
-static bool same_client(const struct client_key *a, const struct client_key *b)
-{
-    return memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
-}
-
 /* The waiting checks of client, and the highest tag among them (0: none). Under a->lock. */
 static size_t client_queued(const struct auth *a, const struct client_key *client, uint64_t *newest)
 {
@@ -186,7 +163,7 @@ static size_t client_queued(const struct auth *a, const struct client_key *clien
 
     *newest = 0;
     for (const struct auth_job *j = a->head; j != NULL; j = j->next) {
-        if (same_client(&j->client, client)) {
+        if (client_key_equal(&j->client, client)) {
             n++;
             if (j->tag > *newest)
                 *newest = j->tag;

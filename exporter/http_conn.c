@@ -30,7 +30,6 @@
 #include "exporter/http_internal.h"
 #include "exporter/http_server.h"
 
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -103,29 +102,6 @@ static void evict_longest_waiting(struct server *s, struct http_tracked *fresh)
     }
 }
 
-/* The client's address as a key: IPv4 (or IPv4-mapped) 4 bytes, IPv6 its /64. */
-static void client_key(struct http_tracked *t, const struct sockaddr *sa)
-{
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-    t->client_len = 0;
-    if (sa == NULL)
-        return;
-    if (sa->sa_family == AF_INET) {
-        memcpy(t->client, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-        t->client_len = 4;
-    } else if (sa->sa_family == AF_INET6) {
-        const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-        if (memcmp(b, mapped, sizeof(mapped)) == 0) {
-            memcpy(t->client, b + 12, 4);
-            t->client_len = 4;
-        } else {
-            memcpy(t->client, b, 8);
-            t->client_len = 8;
-        }
-    }
-}
-
 /* If fresh's listener has half its slots taken or more and fresh's address holds
  * max_new_per_ip other connections that never delivered a request, cuts the one of them
  * that has waited longest (not one whose request head is waiting to be read). Below half,
@@ -137,7 +113,7 @@ static void cut_new_of_same_client(struct server *s, struct http_tracked *fresh)
     struct http_tracked *oldest = NULL;
     unsigned n = 0, n_daemon = 0;
 
-    if (s->max_new_per_ip == 0 || fresh->client_len == 0)
+    if (s->max_new_per_ip == 0 || fresh->client.len == 0)
         return;
     for (struct http_tracked *t = s->tracked; t != NULL; t = t->next)
         n_daemon += t->daemon == fresh->daemon;
@@ -145,8 +121,7 @@ static void cut_new_of_same_client(struct server *s, struct http_tracked *fresh)
         return;
     for (struct http_tracked *t = s->tracked; t != NULL; t = t->next) {
         if (t == fresh || atomic_load(&t->served) || atomic_load(&t->headers_in) ||
-            t->client_len != fresh->client_len ||
-            memcmp(t->client, fresh->client, fresh->client_len) != 0)
+            !client_key_equal(&t->client, &fresh->client))
             continue;
         int64_t d = atomic_load(&t->deadline);
         n++;
@@ -182,7 +157,7 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
         info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
         t->daemon = info != NULL ? info->daemon : NULL;
         info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        client_key(t, info != NULL ? info->client_addr : NULL);
+        t->client = client_key_of(info != NULL ? info->client_addr : NULL);
         atomic_init(&t->deadline, request_deadline(s->x));
         pthread_mutex_lock(&s->track_lock);
         t->next = s->tracked;

@@ -8,6 +8,7 @@
 #ifndef EXPORTER_HTTP_INTERNAL_H
 #define EXPORTER_HTTP_INTERNAL_H
 
+#include "exporter/client.h"
 #include "exporter/exporter.h"
 #include "exporter/probe.h"
 #include "exporter/prom/prom.h"
@@ -41,9 +42,8 @@ struct http_tracked {
     _Atomic bool streaming;    /* a /metrics body is being streamed and is not done */
     _Atomic bool headers_in;   /* the request's headers are in: not idle, never evicted */
     _Atomic bool served;       /* a request's headers have come in on it once */
-    unsigned char client[16];  /* the client's address (IPv6: its /64), client_len bytes */
-    unsigned char client_len;
-    _Atomic int64_t deadline; /* monotonic ns; 0: none (a request is being answered) */
+    struct client_key client;  /* who opened it (client.h) */
+    _Atomic int64_t deadline;  /* monotonic ns; 0: none (a request is being answered) */
 };
 
 struct server {

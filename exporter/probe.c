@@ -15,6 +15,7 @@
  */
 #include "exporter/probe_internal.h"
 
+#include "exporter/client.h"
 #include "exporter/exporter.h"
 
 #include <errno.h>
@@ -190,31 +191,13 @@ int probe_check_params(const struct config *cfg, int64_t timeout_offset_ns,
 
 uint64_t probe_client_flow(const struct sockaddr *client)
 {
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    const uint8_t *bytes;
-    size_t n;
-    uint64_t h = 14695981039346656037ull; /* FNV-1a, 64 bits */
+    struct client_key k = client_key_of(client);
+    uint64_t h = 14695981039346656037ull; /* FNV-1a, 64 bits, over the key and its tag */
 
-    if (client == NULL)
+    if (k.len == 0)
         return 0;
-    if (client->sa_family == AF_INET) {
-        bytes = (const uint8_t *)&((const struct sockaddr_in *)(const void *)client)->sin_addr;
-        n = 4;
-    } else if (client->sa_family == AF_INET6) {
-        bytes = ((const struct sockaddr_in6 *)(const void *)client)->sin6_addr.s6_addr;
-        n = 8; /* the /64 */
-        if (memcmp(bytes, mapped, sizeof(mapped)) == 0) {
-            bytes += 12;
-            n = 4;
-        } else {
-            h ^= 6; /* a /64 and an IPv4 address of the same bytes are different clients */
-            h *= 1099511628211ull;
-        }
-    } else {
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        h ^= bytes[i];
+    for (size_t i = 0; i < k.len; i++) {
+        h ^= k.bytes[i];
         h *= 1099511628211ull;
     }
     return h > PROBE_FLOW_STATIC ? h : h + PROBE_FLOW_STATIC + 1;
